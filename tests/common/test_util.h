@@ -1,0 +1,33 @@
+#pragma once
+// Small helpers shared by the Qt Test executables.
+#include <QString>
+#include <QTemporaryDir>
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <zlib.h>
+
+namespace kdtest {
+
+/// Path of a committed fixture file (tests/fixtures/<name>).
+inline std::string fixture(const std::string& name) {
+  return std::string(KD_FIXTURES_DIR) + "/" + name;
+}
+
+/// Writes bytes to a file, replacing it.
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// Writes bytes gzip-compressed.
+inline void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
+  gzFile g = gzopen(path.c_str(), "wb");
+  gzwrite(g, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(g);
+}
+
+}  // namespace kdtest
