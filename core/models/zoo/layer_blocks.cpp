@@ -1,0 +1,195 @@
+#include "models/zoo/layer_blocks.h"
+
+#include <cmath>
+
+namespace kd::zoo {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor activate(const torch::Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::kReLU:
+      return torch::relu(x);
+    case Activation::kReLU6:
+      return torch::clamp(x, 0.0, 6.0);
+    case Activation::kGELU:
+      return torch::gelu(x);
+    case Activation::kNone:
+      break;
+  }
+  return x;
+}
+
+namespace {
+
+const char* activation_name(Activation act) {
+  switch (act) {
+    case Activation::kReLU:
+      return "+ReLU";
+    case Activation::kReLU6:
+      return "+ReLU6";
+    case Activation::kGELU:
+      return "+GELU";
+    case Activation::kNone:
+      break;
+  }
+  return "";
+}
+
+torch::Tensor max_pool2_ceil(const torch::Tensor& x) {
+  // ceil_mode keeps odd sizes (28 -> 14 -> 7 -> 4 -> 2 -> 1) valid; at 32 it changes nothing.
+  return F::max_pool2d(x, F::MaxPool2dFuncOptions(2).stride(2).ceil_mode(true));
+}
+
+torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                            int64_t groups = 1, bool bias = false) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+                               .stride(stride)
+                               .padding(kernel / 2)
+                               .groups(groups)
+                               .bias(bias));
+}
+
+}  // namespace
+
+ConvBnActImpl::ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride,
+                             Activation act, int64_t groups, bool pool_first, bool bias)
+    : act_(act), pool_first_(pool_first) {
+  conv_ = register_module("conv", make_conv(in, out, kernel, stride, groups, bias));
+  bn_ = register_module("bn", torch::nn::BatchNorm2d(out));
+}
+
+torch::Tensor ConvBnActImpl::forward(torch::Tensor x) {
+  if (pool_first_) x = max_pool2_ceil(x);
+  return activate(bn_(conv_(x)), act_);
+}
+
+std::string ConvBnActImpl::kind() const {
+  return std::string(pool_first_ ? "MaxPool2d+" : "") + "Conv2d+BatchNorm2d" +
+         activation_name(act_);
+}
+
+BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
+  conv1_ = register_module("conv1", make_conv(in, out, 3, stride));
+  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(out));
+  conv2_ = register_module("conv2", make_conv(out, out, 3, 1));
+  bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out));
+  if (stride != 1 || in != out) {
+    downsample_ = register_module(
+        "downsample", torch::nn::Sequential(make_conv(in, out, 1, stride), torch::nn::BatchNorm2d(out)));
+  }
+}
+
+torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  torch::Tensor identity = downsample_ ? downsample_->forward(x) : x;
+  torch::Tensor y = torch::relu(bn1_(conv1_(x)));
+  y = bn2_(conv2_(y));
+  return torch::relu(y + identity);
+}
+
+InvertedResidualImpl::InvertedResidualImpl(int64_t in, int64_t out, int64_t stride,
+                                           int64_t expand_ratio)
+    : use_residual_(stride == 1 && in == out) {
+  const int64_t hidden = in * expand_ratio;
+  torch::nn::Sequential seq;
+  if (expand_ratio != 1) {
+    seq->push_back(std::make_shared<ConvBnActImpl>(in, hidden, 1, 1, Activation::kReLU6));
+  }
+  seq->push_back(std::make_shared<ConvBnActImpl>(hidden, hidden, 3, stride, Activation::kReLU6, hidden));
+  seq->push_back(make_conv(hidden, out, 1, 1));
+  seq->push_back(torch::nn::BatchNorm2d(out));
+  conv_ = register_module("conv", seq);
+}
+
+torch::Tensor InvertedResidualImpl::forward(torch::Tensor x) {
+  torch::Tensor y = conv_->forward(x);
+  return use_residual_ ? x + y : y;
+}
+
+torch::Tensor PoolFlattenImpl::forward(torch::Tensor x) {
+  if (pool_ == Pool::kGlobalAverage) {
+    x = F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1));
+  } else {
+    x = max_pool2_ceil(x);
+  }
+  return torch::flatten(x, 1);
+}
+
+std::string PoolFlattenImpl::kind() const {
+  return pool_ == Pool::kGlobalAverage ? "AdaptiveAvgPool2d+Flatten" : "MaxPool2d+Flatten";
+}
+
+LinearActImpl::LinearActImpl(int64_t in, int64_t out, double dropout_before)
+    : dropout_(dropout_before) {
+  fc_ = register_module("fc", torch::nn::Linear(in, out));
+}
+
+torch::Tensor LinearActImpl::forward(torch::Tensor x) {
+  if (dropout_ > 0) x = F::dropout(x, F::DropoutFuncOptions().p(dropout_).training(is_training()));
+  return torch::relu(fc_(x));
+}
+
+std::string LinearActImpl::kind() const {
+  return std::string(dropout_ > 0 ? "Dropout+" : "") + "Linear+ReLU";
+}
+
+PatchEmbedImpl::PatchEmbedImpl(int64_t channels, int64_t image_size, int64_t patch, int64_t dim) {
+  proj_ = register_module(
+      "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, dim, patch).stride(patch)));
+  const int64_t patches = (image_size / patch) * (image_size / patch);
+  cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, dim}));
+  // Small random position embedding, as in ViT implementations (truncated normal, std 0.02).
+  pos_embed_ = register_parameter("pos_embed", torch::randn({1, patches + 1, dim}) * 0.02);
+}
+
+torch::Tensor PatchEmbedImpl::forward(torch::Tensor x) {
+  torch::Tensor p = proj_(x).flatten(2).transpose(1, 2);  // (B, patches, dim)
+  torch::Tensor cls = cls_token_.expand({p.size(0), -1, -1});
+  return torch::cat({cls, p}, 1) + pos_embed_;
+}
+
+EncoderBlockImpl::EncoderBlockImpl(int64_t dim, int64_t heads, int64_t mlp_dim) : heads_(heads) {
+  norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  qkv_ = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
+  proj_ = register_module("proj", torch::nn::Linear(dim, dim));
+  norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  fc1_ = register_module("fc1", torch::nn::Linear(dim, mlp_dim));
+  fc2_ = register_module("fc2", torch::nn::Linear(mlp_dim, dim));
+}
+
+torch::Tensor EncoderBlockImpl::attention(const torch::Tensor& x) {
+  const int64_t b = x.size(0), t = x.size(1), d = x.size(2), hd = d / heads_;
+  torch::Tensor qkv = qkv_(x).reshape({b, t, 3, heads_, hd}).permute({2, 0, 3, 1, 4});
+  torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];  // (B, heads, T, hd)
+  torch::Tensor attn = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(hd)), -1);
+  torch::Tensor out = torch::matmul(attn, v).transpose(1, 2).reshape({b, t, d});
+  return proj_(out);
+}
+
+torch::Tensor EncoderBlockImpl::forward(torch::Tensor x) {
+  x = x + attention(norm1_(x));
+  return x + fc2_(torch::gelu(fc1_(norm2_(x))));
+}
+
+ClassifierImpl::ClassifierImpl(int64_t in, int64_t classes, double dropout,
+                               bool token_mean_with_norm)
+    : dropout_(dropout) {
+  if (token_mean_with_norm) {
+    norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({in})));
+  }
+  fc_ = register_module("fc", torch::nn::Linear(in, classes));
+}
+
+torch::Tensor ClassifierImpl::forward(torch::Tensor x) {
+  if (norm_) x = norm_(x).mean(1);  // all tokens, class token included (method.md section 1)
+  if (dropout_ > 0) x = F::dropout(x, F::DropoutFuncOptions().p(dropout_).training(is_training()));
+  return fc_(x);
+}
+
+std::string ClassifierImpl::kind() const {
+  std::string k = norm_ ? "LayerNorm+TokenMean+" : "";
+  if (dropout_ > 0) k += "Dropout+";
+  return k + "Linear";
+}
+
+}  // namespace kd::zoo
