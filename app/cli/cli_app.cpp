@@ -1,24 +1,48 @@
 #include "cli_app.h"
 
+#include <c10/util/Exception.h>
+
 #include <CLI/CLI.hpp>
-
 #include <iostream>
+#include <opencv2/core.hpp>
 
+#include "common/device.h"
 #include "common/error.h"
 #include "common/version.h"
+#include "data_command.h"
+#include "inspect_command.h"
 
 namespace kd::cli {
 
 int run(int argc, char** argv) {
-  CLI::App app{"KD Studio command-line tool: knowledge distillation without a display"};
-  app.set_version_flag("--version", "kdstudio-cli " + kd::version() + " (" + kd::library_versions() + ")");
+  CLI::App app{"KD Studio command-line tool: knowledge distillation without a display.\n"
+               "Run 'kdstudio-cli COMMAND --help' for a command's options and examples."};
+  app.name("kdstudio-cli");
+  app.set_version_flag("--version",
+                       "kdstudio-cli " + kd::version() + " (" + kd::library_versions() + ")");
+  int threads = 0;
+  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
   app.require_subcommand(1);
+  int exit_code = 1;
+  add_inspect_command(app, exit_code);
+  add_data_command(app, exit_code);
+  app.parse_complete_callback([&threads]() { configure_threads(threads); });
   try {
     app.parse(argc, argv);
+    return exit_code;
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const kd::Error& e) {
+    std::cerr << "error: " << e.what() << '\n';
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << '\n';
+  } catch (const cv::Exception& e) {
+    std::cerr << "error: " << e.what() << '\n';
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << '\n';
   }
-  return 0;
+  return 1;
 }
 
 }  // namespace kd::cli
