@@ -1,0 +1,153 @@
+#include "data_page.h"
+
+#include <c10/util/Exception.h>
+
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPixmap>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include "common/error.h"
+#include "data/data_spec.h"
+#include "sample_grid.h"
+
+namespace kd::ui {
+
+DataPage::DataPage(QWidget* parent) : QWidget(parent) {
+  spec_ = new QLineEdit(QStringLiteral("fashion-mnist"));
+  spec_->setToolTip(QString::fromStdString(data_spec_help()));
+  spec_->setPlaceholderText(tr("fashion-mnist, mnist:DIR, idx:DIR, cifar10:DIR, cifar100:DIR, folder:DIR"));
+  load_ = new QPushButton(tr("&Load"));
+  load_->setToolTip(tr("Read the dataset named on the left"));
+  auto* browse = new QPushButton(tr("Folder…"));
+  browse->setToolTip(tr("Pick a dataset folder (IDX, CIFAR binary or one subfolder per class)"));
+  connect(load_, &QPushButton::clicked, this, [this] { loadSpec(spec_->text()); });
+  connect(spec_, &QLineEdit::returnPressed, this, [this] { loadSpec(spec_->text()); });
+  connect(browse, &QPushButton::clicked, this, &DataPage::browse);
+
+  summary_ = new QLabel(tr("No dataset loaded yet."));
+  summary_->setWordWrap(true);
+  error_ = new QLabel;
+  error_->setWordWrap(true);
+  error_->setStyleSheet(QStringLiteral("color: #c62828;"));
+  error_->hide();
+  classes_ = new QTableWidget(0, 3);
+  classes_->setHorizontalHeaderLabels({tr("Class"), tr("Train"), tr("Test")});
+  classes_->verticalHeader()->hide();
+  classes_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  classes_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  classes_->setToolTip(tr("Samples per class in each split"));
+  samples_ = new QLabel;
+  samples_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+  samples_->setToolTip(tr("The first training images of each class, one row per class"));
+  auto* scroll = new QScrollArea;
+  scroll->setWidget(samples_);
+  scroll->setWidgetResizable(true);
+
+  auto* top = new QHBoxLayout;
+  top->addWidget(new QLabel(tr("Dataset")));
+  top->addWidget(spec_, 1);
+  top->addWidget(browse);
+  top->addWidget(load_);
+  auto* split = new QSplitter(Qt::Horizontal);
+  split->addWidget(classes_);
+  split->addWidget(scroll);
+  split->setStretchFactor(1, 1);
+  auto* layout = new QVBoxLayout(this);
+  layout->addLayout(top);
+  layout->addWidget(summary_);
+  layout->addWidget(error_);
+  layout->addWidget(split, 1);
+
+  watcher_ = new QFutureWatcher<Result>(this);
+  connect(watcher_, &QFutureWatcher<Result>::finished, this, &DataPage::onFinished);
+}
+
+DataPage::~DataPage() { watcher_->waitForFinished(); }
+
+bool DataPage::isBusy() const { return watcher_->isRunning(); }
+
+void DataPage::browse() {
+  const QString dir = QFileDialog::getExistingDirectory(this, tr("Dataset folder"));
+  if (dir.isEmpty()) return;
+  spec_->setText(dir);
+  loadSpec(dir);
+}
+
+void DataPage::loadSpec(const QString& spec) {
+  if (watcher_->isRunning()) return;  // one load at a time; the button is disabled meanwhile
+  spec_->setText(spec);
+  load_->setEnabled(false);
+  summary_->setText(tr("Loading %1…").arg(spec));
+  const std::string s = spec.toStdString();
+  watcher_->setFuture(QtConcurrent::run([s]() -> Result {
+    Result r;
+    try {
+      r.dataset = std::make_shared<const Dataset>(load_dataset(s));
+    } catch (const kd::Error& e) {
+      r.error = QString::fromStdString(e.what());
+    } catch (const c10::Error& e) {
+      r.error = QString::fromStdString(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      r.error = QString::fromStdString(e.what());
+    }
+    return r;
+  }));
+}
+
+void DataPage::onFinished() {
+  load_->setEnabled(true);
+  const Result r = watcher_->result();
+  if (!r.error.isEmpty()) {
+    lastError_ = r.error;
+    error_->setText(tr("Could not load the dataset: %1").arg(r.error));
+    error_->show();
+    showDataset();  // what was loaded before stays
+    emit loadFailed(r.error);
+    return;
+  }
+  lastError_.clear();
+  error_->hide();
+  dataset_ = r.dataset;
+  showDataset();
+  emit datasetLoaded(QString::fromStdString(dataset_->name), dataset_->train.size(),
+                     dataset_->test.size());
+}
+
+void DataPage::showDataset() {
+  if (!dataset_) {
+    summary_->setText(tr("No dataset loaded yet."));
+    return;
+  }
+  const Dataset& d = *dataset_;
+  summary_->setText(tr("<b>%1</b> — %2 training and %3 test images of %4×%5×%6, %7 classes "
+                       "<span style='color:gray'>(%8)</span>")
+                        .arg(QString::fromStdString(d.name).toHtmlEscaped())
+                        .arg(d.train.size())
+                        .arg(d.test.size())
+                        .arg(d.channels())
+                        .arg(d.height())
+                        .arg(d.width())
+                        .arg(d.num_classes())
+                        .arg(QString::fromStdString(d.source).toHtmlEscaped()));
+  const torch::Tensor train_counts = torch::bincount(d.train.labels, {}, d.num_classes());
+  const torch::Tensor test_counts = torch::bincount(d.test.labels, {}, d.num_classes());
+  classes_->setRowCount(static_cast<int>(d.num_classes()));
+  for (int c = 0; c < d.num_classes(); ++c) {
+    classes_->setItem(c, 0, new QTableWidgetItem(QString::fromStdString(d.class_names[c])));
+    classes_->setItem(c, 1, new QTableWidgetItem(QString::number(train_counts[c].item<int64_t>())));
+    classes_->setItem(c, 2, new QTableWidgetItem(QString::number(test_counts[c].item<int64_t>())));
+  }
+  const int zoom = d.height() <= 32 ? 2 : 1;
+  samples_->setPixmap(QPixmap::fromImage(renderSampleGrid(d, 10, 10, zoom)));
+}
+
+}  // namespace kd::ui

@@ -1,0 +1,29 @@
+#include "models_page.h"
+
+#include <QLabel>
+#include <QSplitter>
+#include <QVBoxLayout>
+
+#include "model_panel.h"
+
+namespace kd::ui {
+
+ModelsPage::ModelsPage(QWidget* parent) : QWidget(parent) {
+  teacher_ = new ModelPanel(tr("Teacher"));
+  student_ = new ModelPanel(tr("Student"));
+  auto* hint = new QLabel(
+      tr("Choose a trained teacher and a small student. Each model is shown as its "
+         "<i>generalized layers</i>: the units whose outputs the layer analysis scores and the "
+         "feature losses distill between. Drop a TorchScript <tt>.pt</tt> or a "
+         "<tt>.kdmodel</tt> file on either side to open it."));
+  hint->setWordWrap(true);
+  auto* split = new QSplitter(Qt::Horizontal);
+  split->addWidget(teacher_);
+  split->addWidget(student_);
+  split->setChildrenCollapsible(false);
+  auto* layout = new QVBoxLayout(this);
+  layout->addWidget(hint);
+  layout->addWidget(split, 1);
+}
+
+}  // namespace kd::ui

@@ -1,0 +1,15 @@
+#pragma once
+#include <QImage>
+
+#include "data/dataset.h"
+
+namespace kd::ui {
+
+/// Renders the first `perClass` training images of each class (one row per class, at most
+/// `maxClasses` rows) into one image, each sample scaled up by `zoom`.
+QImage renderSampleGrid(const Dataset& dataset, int perClass = 8, int maxClasses = 10, int zoom = 2);
+
+/// Converts one uint8 (C,H,W) image tensor (C = 1 or 3) to a QImage.
+QImage tensorToImage(const torch::Tensor& chw);
+
+}  // namespace kd::ui
