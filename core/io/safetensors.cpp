@@ -68,6 +68,9 @@ Entry parse_entry(const std::string& key, const nlohmann::json& v, const std::st
   for (const auto& d : v["shape"]) {
     if (!d.is_number_unsigned()) throw Error(where + " has a negative or non-integer dimension");
     const uint64_t dim = d.get<uint64_t>();
+    if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      throw Error(where + " declares an absurd dimension");
+    }
     if (dim > 0 && numel > std::numeric_limits<uint64_t>::max() / 2 / dim) {
       throw Error(where + " declares an absurd number of elements");
     }

@@ -8,7 +8,7 @@
 namespace kd::zoo {
 
 /// Builds a zoo model with freshly initialised weights (deterministic for `init_seed`).
-/// Generalized layers follow method.md section 1 exactly; docs/models.md describes each
+/// Generalized layers follow method.md section 1 exactly; docs/model-files.md describes each
 /// architecture. Throws kd::Error for options an architecture cannot take (e.g. a ViT input size
 /// that is not a multiple of the patch size).
 std::unique_ptr<ZooModel> create_zoo_model(const ZooSpec& spec, uint64_t init_seed = 0);

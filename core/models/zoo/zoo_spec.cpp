@@ -1,6 +1,7 @@
 #include "models/zoo/zoo_spec.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <sstream>
 
@@ -38,9 +39,10 @@ double parse_width(const std::string& value) {
 }
 
 std::string format_width(double w) {
-  std::ostringstream s;
-  s << w;
-  return s.str();
+  // Shortest text that parses back to the same double: a saved spec must rebuild the same model.
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, w);
+  return std::string(buf, res.ptr);
 }
 
 }  // namespace
