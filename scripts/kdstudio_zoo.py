@@ -283,17 +283,17 @@ class PatchEmbed(nn.Module):
 class EncoderBlock(nn.Module):
     """Pre-norm transformer block: x + proj(MHSA(norm1(x))); x + fc2(gelu(fc1(norm2(x)))).
 
-    LayerNorms use PyTorch's default eps 1e-5 (as KD Studio). ``qkv`` packs the query, key and
+    LayerNorms use eps 1e-6 (as torchvision's ViT and KD Studio). ``qkv`` packs the query, key and
     value projections: output features [q | k | v], each split into ``heads`` heads.
     """
 
     def __init__(self, dim, heads, mlp_dim):
         super().__init__()
         self.heads = heads
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.fc1 = nn.Linear(dim, mlp_dim)
         self.fc2 = nn.Linear(mlp_dim, dim)
 
@@ -316,7 +316,7 @@ class Classifier(nn.Module):
 
     def __init__(self, cin, classes, dropout, token_mean_with_norm):
         super().__init__()
-        self.norm = nn.LayerNorm(cin) if token_mean_with_norm else None
+        self.norm = nn.LayerNorm(cin, eps=1e-6) if token_mean_with_norm else None
         self.fc = nn.Linear(cin, classes)
         self.dropout = dropout
 

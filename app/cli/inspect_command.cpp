@@ -61,6 +61,10 @@ void print_table(const LoadedModel& loaded) {
   }
   if (!loaded.note.empty()) std::cout << "Note: " << loaded.note << "\n";
   std::cout << "\n";
+  if (m.num_layers() == 0) {
+    std::cout << "(no generalized layers: only the logits of this model can be used)\n";
+    return;
+  }
   TextTable table({">#", "name", "kind", "output shape", ">params", "part"});
   for (const auto& l : m.layers()) {
     table.add_row({std::to_string(l.index), l.name, l.kind, shape_text(l.shape),

@@ -1,5 +1,7 @@
 #include "data/data_spec.h"
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
@@ -147,6 +149,17 @@ std::string folder_name(const std::string& dir) {
 
 }  // namespace
 
+namespace {
+
+/// "~/x" -> "$HOME/x": the shell does not expand a '~' that follows "kind:".
+std::string expand_home(const std::string& path) {
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && (path == "~" || path.rfind("~/", 0) == 0)) return home + path.substr(1);
+  return path;
+}
+
+}  // namespace
+
 DataSpec parse_data_spec(const std::string& text) {
   const size_t question = text.find('?');
   const std::string head = text.substr(0, question);
@@ -155,7 +168,7 @@ DataSpec parse_data_spec(const std::string& text) {
   const std::string prefix = head.substr(0, colon);
   if (find_kind(prefix)) {
     spec.kind = prefix;
-    if (colon != std::string::npos) spec.location = head.substr(colon + 1);
+    if (colon != std::string::npos) spec.location = expand_home(head.substr(colon + 1));
   } else if (is_dir(head)) {
     spec.kind = detect_kind(head);
     spec.location = head;

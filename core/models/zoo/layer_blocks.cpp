@@ -22,6 +22,9 @@ torch::Tensor activate(const torch::Tensor& x, Activation act) {
 
 namespace {
 
+/// LayerNorm epsilon of torchvision's ViT (and so of the paper's ViT-B teacher).
+constexpr double kLayerNormEps = 1e-6;
+
 const char* activation_name(Activation act) {
   switch (act) {
     case Activation::kReLU:
@@ -149,10 +152,10 @@ torch::Tensor PatchEmbedImpl::forward(torch::Tensor x) {
 }
 
 EncoderBlockImpl::EncoderBlockImpl(int64_t dim, int64_t heads, int64_t mlp_dim) : heads_(heads) {
-  norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  norm1_ = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)));
   qkv_ = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
   proj_ = register_module("proj", torch::nn::Linear(dim, dim));
-  norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  norm2_ = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)));
   fc1_ = register_module("fc1", torch::nn::Linear(dim, mlp_dim));
   fc2_ = register_module("fc2", torch::nn::Linear(mlp_dim, dim));
 }
@@ -175,7 +178,7 @@ ClassifierImpl::ClassifierImpl(int64_t in, int64_t classes, double dropout,
                                bool token_mean_with_norm)
     : dropout_(dropout) {
   if (token_mean_with_norm) {
-    norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({in})));
+    norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({in}).eps(kLayerNormEps)));
   }
   fc_ = register_module("fc", torch::nn::Linear(in, classes));
 }
