@@ -9,6 +9,7 @@
 #include "common/device.h"
 #include "common/error.h"
 #include "common/version.h"
+#include "analysis_commands.h"
 #include "data_command.h"
 #include "inspect_command.h"
 
@@ -27,12 +28,16 @@ int run(int argc, char** argv) {
   int exit_code = 1;
   add_inspect_command(app, exit_code);
   add_data_command(app, exit_code);
+  add_analysis_commands(app, exit_code);
   app.parse_complete_callback([&threads]() { configure_threads(threads); });
   try {
     app.parse(argc, argv);
     return exit_code;
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const kd::Cancelled&) {
+    std::cerr << "cancelled\n";
+    return 130;
   } catch (const kd::Error& e) {
     std::cerr << "error: " << e.what() << '\n';
   } catch (const c10::Error& e) {
