@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   qt6-base-dev libgl-dev
   libqcustomplot-dev libqcustomplot2.1-qt6
-  libtorch-dev libopencv-dev
+  libtorch-dev libopenblas0-pthread libopencv-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist
 )

@@ -4,19 +4,29 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QProcessEnvironment>
+#include <cmath>
 #include <QtTest/QtTest>
 
 #include "test_util.h"
 
 namespace {
 
+/// A small Fashion-MNIST-size model that analyses in seconds.
+const QString kSmall = QStringLiteral("resnet9:channels=1,size=28,width=0.125");
+
 struct Run {
   int code = -1;
   QString out, err;
 };
 
-Run runCli(const QStringList& args) {
+Run runCli(const QStringList& args, const QString& cacheDir = QString()) {
   QProcess p;
+  if (!cacheDir.isEmpty()) {
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("KDSTUDIO_CACHE_DIR", cacheDir);
+    p.setProcessEnvironment(env);
+  }
   p.start(KD_CLI_PATH, args);
   if (!p.waitForFinished(300000)) return {};
   return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()),
@@ -110,6 +120,81 @@ class TestCli : public QObject {
     QCOMPARE(r.code, code);
     QVERIFY2(r.err.contains(needle), qPrintable(r.err));
     QVERIFY(r.out.isEmpty() || code != 1);
+  }
+
+  void analyzeJson() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST not installed");
+    QTemporaryDir cache;
+    const QStringList args = {"analyze", "-m", kSmall, "--per-class", "10", "--per-class-b", "10",
+                              "--geometry-samples", "60", "--top-k", "3", "--json"};
+    const Run r = runCli(args, cache.path());
+    QCOMPARE(r.code, 0);
+    const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
+    const QJsonArray layers = o["layers"].toArray();
+    QCOMPARE(layers.size(), 6);
+    for (const auto& v : layers) {
+      const QJsonObject l = v.toObject();
+      for (const char* key : {"index", "name", "S", "I", "E", "Q"}) QVERIFY2(l.contains(key), key);
+      // Q = S + sqrt(I * E)
+      QVERIFY(qAbs(l["Q"].toDouble() - (l["S"].toDouble() + std::sqrt(l["I"].toDouble() * l["E"].toDouble()))) < 1e-9);
+    }
+    QCOMPARE(o["recommended"].toArray().size(), 3);
+    QCOMPARE(o["sample_a"].toInt(), 100);
+    QVERIFY(!o["from_cache"].toBool());
+    const Run again = runCli(args, cache.path());  // the same analysis comes from the cache
+    QCOMPARE(again.code, 0);
+    const QJsonObject o2 = QJsonDocument::fromJson(again.out.toUtf8()).object();
+    QVERIFY(o2["from_cache"].toBool());
+    QCOMPARE(o2["layers"].toArray()[2].toObject()["Q"].toDouble(), layers[2].toObject()["Q"].toDouble());
+  }
+
+  void projectWritesCsv() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST not installed");
+    QTemporaryDir dir;
+    const QString out = dir.filePath("layer2.csv");
+    const Run r = runCli({"project", "-m", kSmall, "--layer", "2", "--per-class", "5", "-o", out});
+    QCOMPARE(r.code, 0);
+    QFile f(out);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QStringList lines = QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 51);
+    QCOMPARE(lines[0], QString("index,label,class,x,y"));
+    QCOMPARE(lines[1].split(',').size(), 5);
+  }
+
+  void ckaJson() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST not installed");
+    const Run r = runCli({"cka", "-t", kSmall, "-s", "vgg11_bn:channels=1,size=28,width=0.0625",
+                          "--per-class", "5", "--json"});
+    QCOMPARE(r.code, 0);
+    const QJsonArray m = QJsonDocument::fromJson(r.out.toUtf8()).object()["cka"].toArray();
+    QCOMPARE(m.size(), 6);
+    QCOMPARE(m[0].toArray().size(), 11);
+    for (const auto& row : m) {
+      for (const auto& v : row.toArray()) QVERIFY(v.toDouble() >= -1e-9 && v.toDouble() <= 1 + 1e-9);
+    }
+  }
+
+  void analysisErrors_data() {
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("needle");
+    QTest::newRow("model takes other images")
+        << QStringList{"analyze", "-m", "resnet9:width=0.125", "--per-class", "5"}
+        << "takes 3x32x32 inputs but the dataset's images are 1x28x28";
+    QTest::newRow("class count")
+        << QStringList{"analyze", "-m", "resnet9:channels=1,size=28,classes=100,width=0.125"}
+        << "has 100 output classes but the dataset has 10";
+    QTest::newRow("top-k") << QStringList{"analyze", "-m", kSmall, "--top-k", "7"} << "--top-k 7 is out of range";
+    QTest::newRow("layer index") << QStringList{"project", "-m", kSmall, "--layer", "6"} << "--layer 6 is out of range";
+  }
+
+  void analysisErrors() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST not installed");
+    QFETCH(QStringList, args);
+    QFETCH(QString, needle);
+    const Run r = runCli(args);
+    QCOMPARE(r.code, 1);
+    QVERIFY2(r.err.contains(needle), qPrintable(r.err));
   }
 
   void dataFashionMnist() {
