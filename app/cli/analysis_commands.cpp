@@ -142,6 +142,8 @@ void run_project(const ProjectOptions& o) {
     t.perplexity = o.perplexity;
     t.seed = o.seed;
     t.theta = o.dims == 2 ? 0.5 : 0.0;
+    // "auto" learning rate (Belkina et al. 2019): the default 200 overshoots on small samples.
+    t.learning_rate = std::max(static_cast<double>(idx.size()) / 48.0, 50.0);
     p = tsne_projection(feats[0].to(torch::kCPU), labels, data.num_classes(), t, &progress);
   }
   progress.finish();

@@ -32,22 +32,27 @@ struct TsneOptions {
 };
 
 /// t-SNE coordinates (van der Maaten & Hinton 2008; Barnes-Hut per van der Maaten 2014).
-/// Reports progress per iteration batch and throws kd::Cancelled when the sink asks to stop.
+/// Progress: the first 10% for the input similarities, then every 25 iterations; throws
+/// kd::Cancelled when the sink asks to stop. Deterministic for a seed, whatever the thread count.
+/// Exact mode holds dense N x N matrices (2 x 8 N^2 bytes at the peak); Barnes-Hut is O(N log N).
 Projection tsne_projection(const torch::Tensor& X, const torch::Tensor& labels, int64_t num_classes,
                            const TsneOptions& options = {}, ProgressSink* progress = nullptr);
 
 /// TwoNN intrinsic dimension (Facco et al. 2017): mu_i = r2/r1 over each point's two nearest
-/// neighbours, d = N / sum ln mu_i. Duplicate points (r1 = 0) are skipped.
+/// neighbours, d = N / sum ln mu_i. Duplicates (rows within 1e-5 x the data's RMS radius of
+/// another row, i.e. equal up to float32 rounding) are removed first, one of each kept.
 double twonn_dimension(const torch::Tensor& X);
 
 /// Number of principal components (of the centered X) reaching `threshold` explained variance.
 int64_t pca_intrinsic_dimension(const torch::Tensor& X, double threshold = 0.9);
 
-/// Numerical rank of the centered X: singular values above max(N,D) * eps * s_max.
+/// Numerical rank of the centered X: singular values above max(N,D) * eps * s_max, with eps the
+/// float32 machine epsilon (features are float32; the float64 Gram route resolves far below it).
 int64_t numerical_rank(const torch::Tensor& X);
 
 /// Nearest-class-center accuracy in [0,1]: each sample is assigned the class whose mean (over
-/// the sample, leave-one-out for its own class) is nearest in Euclidean distance.
+/// the sample, leave-one-out for its own class) is nearest in Euclidean distance. Empty classes
+/// are skipped, as is the own center of a sample alone in its class (so it counts as a miss).
 double ncc_accuracy(const torch::Tensor& X, const torch::Tensor& labels, int64_t num_classes);
 
 /// How linear_cka evaluates the products: both give the same value up to rounding.
