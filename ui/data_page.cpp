@@ -1,7 +1,5 @@
 #include "data_page.h"
 
-#include <c10/util/Exception.h>
-
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -15,7 +13,7 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
-#include "common/error.h"
+#include "guarded_call.h"
 #include "data/data_spec.h"
 #include "sample_grid.h"
 
@@ -90,15 +88,7 @@ void DataPage::loadSpec(const QString& spec) {
   const std::string s = spec.toStdString();
   watcher_->setFuture(QtConcurrent::run([s]() -> Result {
     Result r;
-    try {
-      r.dataset = std::make_shared<const Dataset>(load_dataset(s));
-    } catch (const kd::Error& e) {
-      r.error = QString::fromStdString(e.what());
-    } catch (const c10::Error& e) {
-      r.error = QString::fromStdString(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      r.error = QString::fromStdString(e.what());
-    }
+    r.error = runGuarded([&] { r.dataset = std::make_shared<const Dataset>(load_dataset(s)); });
     return r;
   }));
 }

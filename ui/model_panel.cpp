@@ -1,7 +1,5 @@
 #include "model_panel.h"
 
-#include <c10/util/Exception.h>
-
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QDragEnterEvent>
@@ -19,7 +17,7 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
-#include "common/error.h"
+#include "guarded_call.h"
 #include "layer_table_model.h"
 #include "models/zoo/zoo_spec.h"
 
@@ -137,15 +135,7 @@ void ModelPanel::loadSpec(const QString& spec) {
   const std::string s = spec.toStdString();
   watcher_->setFuture(QtConcurrent::run([s]() -> Result {
     Result r;
-    try {
-      r.model = std::make_shared<LoadedModel>(load_model(s));
-    } catch (const kd::Error& e) {
-      r.error = QString::fromStdString(e.what());
-    } catch (const c10::Error& e) {
-      r.error = QString::fromStdString(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-      r.error = QString::fromStdString(e.what());
-    }
+    r.error = runGuarded([&] { r.model = std::make_shared<LoadedModel>(load_model(s)); });
     return r;
   }));
 }

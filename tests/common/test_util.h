@@ -5,10 +5,13 @@
 
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include <zlib.h>
+
+#include "common/error.h"
 
 namespace kdtest {
 
@@ -31,6 +34,19 @@ inline void write_gzip(const std::string& path, const std::vector<uint8_t>& byte
   gzFile g = gzopen(path.c_str(), "wb");
   gzwrite(g, bytes.data(), static_cast<unsigned>(bytes.size()));
   gzclose(g);
+}
+
+/// Runs f and returns the message of the kd::Error it throws, "<not a kd::Error> ..." for any
+/// other exception, or "<no error>".
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const kd::Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("<not a kd::Error> ") + e.what();
+  }
+  return "<no error>";
 }
 
 }  // namespace kdtest

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "test_util.h"
 #include "common/device.h"
 #include "common/error.h"
 #include "data/data_spec.h"
@@ -15,14 +16,7 @@
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const kd::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using kdtest::error_of;
 
 std::string read_all(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

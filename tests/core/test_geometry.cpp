@@ -21,14 +21,7 @@ namespace {
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kDouble);
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const kd::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using kdtest::error_of;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -105,14 +105,7 @@ kd::QualityScores expected_of(const json& c) {
   return s;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const kd::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using kdtest::error_of;
 
 /// Random class blobs: n_per_class samples per class around class means, labels interleaved.
 struct Blobs {
