@@ -44,7 +44,8 @@ torch::Device resolve_device(const std::string& choice) {
 
 std::string describe_device(const torch::Device& device) {
   if (device.is_cuda()) return "CUDA:" + std::to_string(device.index());
-  return "CPU (" + std::to_string(at::get_num_threads()) + " threads)";
+  const int threads = at::get_num_threads();
+  return "CPU (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
 }
 
 int configure_threads(int threads) {
