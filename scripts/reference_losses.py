@@ -17,12 +17,14 @@ is then computed here in float64 from exactly those inputs, with the textbook Py
 Gradients are taken w.r.t. the student input (and the projector weight). The file format is
 safetensors, written by the small writer below (only F32 is needed).
 """
-import json
 import os
-import struct
+import sys
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kdstudio_zoo import save_safetensors  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
                    "losses_reference.safetensors")
@@ -31,21 +33,8 @@ EPS = 1e-6
 
 
 def write_safetensors(path, tensors):
-    """Minimal safetensors writer: u64 LE header length, JSON header, raw little-endian bytes."""
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        data = t.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * ((8 - len(text) % 8) % 8)  # align the data section to 8 bytes
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+    """All reference tensors as float32 in one safetensors file (kdstudio_zoo's writer)."""
+    save_safetensors(path, {k: v.detach().to(torch.float32) for k, v in tensors.items()})
 
 
 def standardize(z):
