@@ -12,6 +12,7 @@
 #include "analysis_commands.h"
 #include "data_command.h"
 #include "inspect_command.h"
+#include "train_commands.h"
 
 namespace kd::cli {
 
@@ -29,6 +30,7 @@ int run(int argc, char** argv) {
   add_inspect_command(app, exit_code);
   add_data_command(app, exit_code);
   add_analysis_commands(app, exit_code);
+  add_train_commands(app, exit_code);
   app.parse_complete_callback([&threads]() { configure_threads(threads); });
   try {
     app.parse(argc, argv);

@@ -149,6 +149,7 @@ Batch BatchLoader::make_batch(int64_t batch_index) const {
   Batch batch;
   batch.images = to_normalized_float(images, stats_);
   batch.labels = split_.labels.index_select(0, rows);
+  batch.samples = rows.clone();
   batch.index = batch_index;
   return batch;
 }

@@ -36,11 +36,12 @@ struct LoaderOptions {
   TORCH_ARG(int, prefetch) = 4;
 };
 
-/// One batch: normalized float32 images B x C x H x W, int64 labels B, and its position in the
-/// epoch (0, 1, ...).
+/// One batch: normalized float32 images B x C x H x W, int64 labels B, the samples' positions
+/// in the split (int64 B), and the batch's position in the epoch (0, 1, ...).
 struct Batch {
   torch::Tensor images;
   torch::Tensor labels;
+  torch::Tensor samples;
   int64_t index = 0;
 };
 

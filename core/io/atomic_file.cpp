@@ -59,4 +59,10 @@ void AtomicFile::commit() {
   committed_ = true;
 }
 
+void write_file_atomically(const std::string& path, const std::string& contents) {
+  AtomicFile file(path);
+  file.write(contents.data(), contents.size());
+  file.commit();
+}
+
 }  // namespace kd

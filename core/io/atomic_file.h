@@ -28,4 +28,7 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+/// Writes `contents` to `path` through an AtomicFile.
+void write_file_atomically(const std::string& path, const std::string& contents);
+
 }  // namespace kd

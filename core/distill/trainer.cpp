@@ -1,0 +1,448 @@
+#include "distill/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "common/autocast_scope.h"
+#include "common/error.h"
+#include "data/batch_loader.h"
+#include "data/seeded_random.h"
+#include "distill/checkpoint.h"
+#include "distill/lr_schedule.h"
+#include "io/atomic_file.h"
+
+namespace kd {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr const char* kCheckpointFile = "checkpoint.safetensors";
+/// Test batch size: evaluation has no gradients, so larger batches are cheap.
+constexpr int64_t kEvalBatch = 512;
+
+json losses_json(const LossValues& losses) {
+  json j = json::object();
+  for (const auto& [name, v] : losses) j[name] = v;
+  return j;
+}
+
+LossValues losses_from(const json& j) {
+  LossValues out;
+  for (auto it = j.begin(); it != j.end(); ++it) out.emplace_back(it.key(), it.value().get<double>());
+  return out;
+}
+
+json epoch_json(const EpochReport& r) {
+  return json{{"epoch", r.epoch},         {"loss", r.loss},         {"losses", losses_json(r.losses)},
+              {"train_acc", r.train_acc}, {"test_acc", r.test_acc}, {"test_loss", r.test_loss},
+              {"lr", r.lr},               {"seconds", r.seconds}};
+}
+
+EpochReport epoch_from(const json& j, int epochs) {
+  EpochReport r;
+  r.epoch = j.at("epoch").get<int>();
+  r.epochs = epochs;
+  r.loss = j.at("loss").get<double>();
+  r.losses = losses_from(j.at("losses"));
+  r.train_acc = j.at("train_acc").get<double>();
+  r.test_acc = j.at("test_acc").get<double>();
+  r.test_loss = j.at("test_loss").get<double>();
+  r.lr = j.at("lr").get<double>();
+  r.seconds = j.at("seconds").get<double>();
+  return r;
+}
+
+/// Sums of the loss components over a reporting interval, kept as tensors so that nothing is
+/// read back from the device until a report is due. Each component also remembers, on the
+/// device, the first step at which it was not finite, so that a report names the loss that
+/// diverged first rather than the ones it then poisoned.
+struct Accumulator {
+  static constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+  std::vector<std::string> names;
+  std::vector<torch::Tensor> sums, first_bad;
+  torch::Tensor total, correct;
+  int64_t steps = 0, samples = 0;
+
+  void add(const LossBreakdown& loss, const torch::Tensor& labels, int64_t step) {
+    torch::NoGradGuard no_grad;
+    if (names.empty()) {
+      for (const auto& [name, t] : loss.parts) {
+        names.push_back(name);
+        sums.push_back(torch::zeros({}, t.options().dtype(torch::kFloat)));
+        first_bad.push_back(torch::full({}, kNever, t.options().dtype(torch::kInt64)));
+      }
+      total = torch::zeros({}, loss.total.options().dtype(torch::kFloat));
+      correct = torch::zeros({}, labels.options().dtype(torch::kInt64));
+    }
+    for (size_t i = 0; i < sums.size(); ++i) {
+      const torch::Tensor v = loss.parts[i].second.detach().to(torch::kFloat);
+      sums[i] += v;
+      first_bad[i] = torch::minimum(
+          first_bad[i], torch::where(torch::isfinite(v), torch::full_like(first_bad[i], kNever),
+                                     torch::full_like(first_bad[i], step)));
+    }
+    total += loss.total.detach().to(torch::kFloat);
+    correct += loss.logits.detach().argmax(1).eq(labels).sum();
+    ++steps;
+    samples += labels.size(0);
+  }
+
+  /// Means over the interval; throws TrainingDiverged naming the component that was not
+  /// finite first.
+  std::pair<double, LossValues> read(int epoch) const {
+    size_t worst = names.size();
+    int64_t worst_step = kNever;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const int64_t bad = first_bad[i].item<int64_t>();
+      if (bad < worst_step) {
+        worst_step = bad;
+        worst = i;
+      }
+    }
+    if (worst < names.size()) {
+      const double v = sums[worst].item<double>();
+      throw TrainingDiverged("the '" + names[worst] + "' loss became " +
+                             (std::isinf(v) ? "Inf" : "NaN") + " in epoch " +
+                             std::to_string(epoch + 1) + " (step " + std::to_string(worst_step) +
+                             "); training stopped and the last good checkpoint is kept. Try a "
+                             "lower learning rate or check the data and the teacher");
+    }
+    LossValues values;
+    for (size_t i = 0; i < sums.size(); ++i) {
+      values.emplace_back(names[i], sums[i].item<double>() / static_cast<double>(steps));
+    }
+    return {total.item<double>() / static_cast<double>(steps), values};
+  }
+  double accuracy() const {
+    return samples ? 100.0 * correct.item<double>() / static_cast<double>(samples) : 0.0;
+  }
+  void clear() { *this = Accumulator{}; }
+};
+
+void append_line(const std::string& path, const json& j) {
+  std::ofstream f(path, std::ios::app);
+  f << j.dump() << '\n';
+  if (!f) throw Error("cannot write " + path);
+}
+
+// Keeps the lines of a metrics file whose epoch is below `epochs_done` (after a resume).
+void truncate_metrics(const std::string& path, int epochs_done) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    try {
+      if (json::parse(line).at("epoch").get<int>() < epochs_done) kept += line + "\n";
+    } catch (const std::exception&) {
+      // A torn last line from a killed process: drop it.
+    }
+  }
+  in.close();
+  write_file_atomically(path, kept);
+}
+
+}  // namespace
+
+struct SeedTrainer::State {
+  int epochs_done = 0;
+  int64_t step = 0;
+  int64_t batches_per_epoch = 0;
+  double seconds = 0;
+  std::vector<EpochReport> history;
+  std::optional<OneCycleSchedule> one_cycle;
+  std::optional<MultiStepSchedule> multi_step;
+};
+
+SeedTrainer::SeedTrainer(TrainerSettings settings, const TrainData& data, LayeredModel& student,
+                         LayeredModel* teacher, std::unique_ptr<LayeredModel> simkd_tail,
+                         const TeacherTargetCache* cache, torch::Device device, uint64_t seed,
+                         std::string seed_dir)
+    : settings_(std::move(settings)),
+      data_(data),
+      student_(student),
+      teacher_(teacher),
+      cache_(cache),
+      device_(device),
+      seed_(seed),
+      seed_dir_(std::move(seed_dir)),
+      state_(std::make_unique<State>()) {
+  if (!data_.train || !data_.test) throw Error("training needs a training and a test split");
+  // The method's own modules are initialized from the seed, like the student.
+  torch::manual_seed(mix_seed(seed_, 0x0b1ec7));
+  objective_ = std::make_unique<DistillObjective>(settings_.objective, student_, teacher_,
+                                                  std::move(simkd_tail));
+  student_.to(device_);
+  objective_->to(device_);
+  if (teacher_) {
+    teacher_->to(device_);
+    teacher_->set_training(false);
+  }
+  std::vector<torch::Tensor> params = student_.parameters();
+  for (auto& p : objective_->parameters()) params.push_back(p);
+  if (settings_.optimizer == "adamw") {
+    optimizer_ = std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(settings_.lr).weight_decay(settings_.weight_decay));
+  } else if (settings_.optimizer == "sgd") {
+    optimizer_ = std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(settings_.lr)
+                    .momentum(settings_.momentum)
+                    .weight_decay(settings_.weight_decay));
+  } else {
+    throw Error("unknown optimizer '" + settings_.optimizer + "' (use adamw or sgd)");
+  }
+  const int64_t n = static_cast<int64_t>(data_.train_indices.size());
+  state_->batches_per_epoch = n / settings_.batch_size;
+  if (state_->batches_per_epoch < 1) {
+    throw Error("the training set has " + std::to_string(n) + " samples, fewer than one batch of " +
+                std::to_string(settings_.batch_size) + "; lower batch_size");
+  }
+  const int64_t total = state_->batches_per_epoch * settings_.epochs;
+  if (settings_.schedule == "onecycle") {
+    state_->one_cycle.emplace(settings_.lr, std::max<int64_t>(total, 2),
+                              OneCycleOptions().pct_start(settings_.pct_start));
+  } else if (settings_.schedule == "multistep") {
+    state_->multi_step.emplace(settings_.lr, settings_.milestones, settings_.gamma);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(seed_dir_, ec);
+  if (ec) throw Error("cannot create the run folder " + seed_dir_ + ": " + ec.message());
+  const std::string ckpt = seed_dir_ + "/" + kCheckpointFile;
+  if (std::filesystem::exists(ckpt)) restore(ckpt);
+}
+
+SeedTrainer::~SeedTrainer() = default;
+
+double SeedTrainer::lr_at(int64_t step, int epoch) const {
+  if (state_->one_cycle) {
+    return state_->one_cycle->lr(std::min(step, state_->one_cycle->total_steps() - 1));
+  }
+  if (state_->multi_step) return state_->multi_step->lr(epoch);
+  return settings_.lr;
+}
+
+void SeedTrainer::save_checkpoint() {
+  NamedTensors tensors;
+  for (auto& [name, t] : student_.named_state()) tensors.emplace_back("student." + name, t);
+  for (auto& [name, t] : objective_->named_state()) tensors.emplace_back("objective." + name, t);
+  for (auto& item : optimizer_state(*optimizer_)) tensors.push_back(std::move(item));
+  json history = json::array();
+  for (const auto& r : state_->history) history.push_back(epoch_json(r));
+  const std::map<std::string, std::string> meta = {
+      {"format", kCheckpointFormat},
+      {"epochs_done", std::to_string(state_->epochs_done)},
+      {"step", std::to_string(state_->step)},
+      {"seed", std::to_string(seed_)},
+      {"seconds", std::to_string(state_->seconds)},
+      {"history", history.dump()},
+  };
+  write_safetensors(seed_dir_ + "/" + kCheckpointFile, tensors, meta);
+}
+
+void SeedTrainer::restore(const std::string& path) {
+  SafetensorsContent content = read_safetensors(path);
+  const auto meta = [&](const char* key) -> const std::string& {
+    const auto it = content.metadata.find(key);
+    if (it == content.metadata.end()) {
+      throw Error(path + " is not a KD Studio checkpoint (no '" + key + "' entry)");
+    }
+    return it->second;
+  };
+  if (meta("format") != kCheckpointFormat) throw Error(path + " is not a KD Studio checkpoint");
+  if (meta("seed") != std::to_string(seed_)) {
+    throw Error(path + " belongs to seed " + meta("seed") + ", not " + std::to_string(seed_));
+  }
+  std::map<std::string, torch::Tensor> stored(content.tensors.begin(), content.tensors.end());
+  restore_tensors(student_.named_state(), stored, "student.", "the student " + student_.architecture());
+  restore_tensors(objective_->named_state(), stored, "objective.", "the method's modules");
+  load_optimizer_state(*optimizer_, stored);
+  try {
+    state_->epochs_done = std::stoi(meta("epochs_done"));
+    state_->step = std::stoll(meta("step"));
+    state_->seconds = std::stod(meta("seconds"));
+    state_->history.clear();
+    for (const auto& e : json::parse(meta("history"))) {
+      state_->history.push_back(epoch_from(e, settings_.epochs));
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(path + ": its training state is unreadable (" + e.what() + ")");
+  }
+  if (state_->epochs_done < 0 || state_->epochs_done > settings_.epochs ||
+      static_cast<int>(state_->history.size()) != state_->epochs_done) {
+    throw Error(path + " records " + std::to_string(state_->epochs_done) +
+                " epochs done, which does not fit this experiment's " +
+                std::to_string(settings_.epochs) + " epochs");
+  }
+}
+
+std::pair<double, double> SeedTrainer::evaluate() {
+  torch::NoGradGuard no_grad;
+  objective_->set_training(false);
+  const auto& idx = data_.test_indices;
+  const int64_t n = static_cast<int64_t>(idx.size());
+  const torch::Tensor all = torch::from_blob(const_cast<int64_t*>(idx.data()), {n}, torch::kInt64);
+  torch::Tensor correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
+  torch::Tensor ce = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device_));
+  for (int64_t begin = 0; begin < n; begin += kEvalBatch) {
+    const torch::Tensor rows = all.slice(0, begin, std::min(n, begin + kEvalBatch));
+    const torch::Tensor images =
+        to_normalized_float(data_.test->images.index_select(0, rows), data_.stats).to(device_);
+    const torch::Tensor labels = data_.test->labels.index_select(0, rows).to(device_);
+    AutocastScope autocast(settings_.mixed_precision, device_.is_cuda());
+    const torch::Tensor logits = objective_->predict(images).to(torch::kFloat);
+    correct += logits.argmax(1).eq(labels).sum();
+    ce += torch::nn::functional::cross_entropy(
+              logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+              .to(torch::kDouble);
+  }
+  const double dn = static_cast<double>(std::max<int64_t>(n, 1));
+  return {100.0 * correct.item<double>() / dn, ce.item<double>() / dn};
+}
+
+SeedResult SeedTrainer::run(TrainObserver* observer) {
+  const int64_t bpe = state_->batches_per_epoch;
+  const int64_t total_steps = bpe * settings_.epochs;
+  if (state_->epochs_done > 0 && observer) {
+    observer->on_note("seed " + std::to_string(seed_) + ": resuming after epoch " +
+                      std::to_string(state_->epochs_done));
+  }
+  truncate_metrics(seed_dir_ + "/steps.jsonl", state_->epochs_done);
+  truncate_metrics(seed_dir_ + "/epochs.jsonl", state_->epochs_done);
+
+  BatchLoader loader(*data_.train, data_.stats,
+                     LoaderOptions()
+                         .batch_size(settings_.batch_size)
+                         .shuffle(true)
+                         .drop_last(true)
+                         .augment(settings_.augment)
+                         .seed(seed_)
+                         .workers(settings_.loader_workers),
+                     data_.train_indices);
+  const TeacherRequest& request = objective_->teacher_request();
+  const bool momentum_cycles = state_->one_cycle && state_->one_cycle->cycles_momentum();
+  const auto run_start = Clock::now();
+  int64_t steps_this_run = 0;
+
+  for (int epoch = state_->epochs_done; epoch < settings_.epochs; ++epoch) {
+    const auto epoch_start = Clock::now();
+    torch::manual_seed(mix_seed(seed_, static_cast<uint64_t>(epoch), 0xe90c));
+    loader.start_epoch(epoch);
+    objective_->set_training(true);
+    Accumulator interval, whole;
+    auto interval_start = Clock::now();
+    int64_t batch_index = 0;
+    double lr = 0;
+    while (true) {
+      if (observer) {
+        while (observer->paused() && !observer->cancelled()) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        if (observer->cancelled()) throw Cancelled();
+      }
+      std::optional<Batch> batch = loader.next();
+      if (!batch) break;
+      const torch::Tensor images = batch->images.to(device_);
+      const torch::Tensor labels = batch->labels.to(device_);
+      TeacherBatch targets;
+      if (!request.empty()) {
+        targets = cache_ ? cache_->gather(batch->samples, device_)
+                         : run_teacher(*teacher_, request, images);
+      }
+      lr = lr_at(state_->step, epoch);
+      apply_lr(*optimizer_, lr);
+      if (momentum_cycles) apply_beta1(*optimizer_, state_->one_cycle->beta1(state_->step));
+      optimizer_->zero_grad();
+      LossBreakdown loss;
+      {
+        AutocastScope autocast(settings_.mixed_precision, device_.is_cuda());
+        loss = objective_->compute(images, labels, targets);
+      }
+      loss.total.backward();
+      optimizer_->step();
+      ++state_->step;
+      ++steps_this_run;
+      ++batch_index;
+      interval.add(loss, labels, state_->step);
+      whole.add(loss, labels, state_->step);
+      const bool last = batch_index == bpe;
+      if (batch_index % settings_.log_every == 0 || last) {
+        auto [total, values] = interval.read(epoch);
+        const double secs = std::chrono::duration<double>(Clock::now() - interval_start).count();
+        const double run_secs = std::chrono::duration<double>(Clock::now() - run_start).count();
+        StepReport r;
+        r.epoch = epoch;
+        r.epochs = settings_.epochs;
+        r.step = state_->step;
+        r.total_steps = total_steps;
+        r.batch = batch_index;
+        r.batches = bpe;
+        r.lr = lr;
+        r.loss = total;
+        r.losses = values;
+        r.train_acc = interval.accuracy();
+        r.images_per_second = secs > 0 ? static_cast<double>(interval.samples) / secs : 0;
+        r.eta_seconds = run_secs / static_cast<double>(steps_this_run) *
+                        static_cast<double>(total_steps - state_->step);
+        append_line(seed_dir_ + "/steps.jsonl",
+                    json{{"epoch", epoch}, {"step", r.step}, {"lr", lr}, {"loss", total},
+                         {"losses", losses_json(values)}, {"train_acc", r.train_acc},
+                         {"images_per_second", r.images_per_second}});
+        if (observer) observer->on_step(r);
+        interval.clear();
+        interval_start = Clock::now();
+      }
+    }
+    // Nothing non-finite may reach a checkpoint.
+    auto [epoch_loss, epoch_values] = whole.read(epoch);
+    EpochReport report;
+    report.epoch = epoch;
+    report.epochs = settings_.epochs;
+    report.loss = epoch_loss;
+    report.losses = epoch_values;
+    report.train_acc = whole.accuracy();
+    std::tie(report.test_acc, report.test_loss) = evaluate();
+    report.lr = lr;
+    report.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    double best = -1;
+    for (const auto& h : state_->history) best = std::max(best, h.test_acc);
+    report.best = report.test_acc > best;
+    state_->history.push_back(report);
+    state_->epochs_done = epoch + 1;
+    state_->seconds += report.seconds;
+    save_checkpoint();
+    append_line(seed_dir_ + "/epochs.jsonl", epoch_json(report));
+    if (observer) observer->on_epoch(report);
+  }
+  return summarize_history(seed_, state_->history, state_->seconds);
+}
+
+SeedResult summarize_history(uint64_t seed, const std::vector<EpochReport>& history,
+                             double seconds) {
+  SeedResult r;
+  r.seed = seed;
+  r.epochs_done = static_cast<int>(history.size());
+  r.history = history;
+  r.seconds = seconds;
+  r.best_test_acc = -1;
+  for (const auto& h : history) {
+    if (h.test_acc > r.best_test_acc) {
+      r.best_test_acc = h.test_acc;
+      r.best_epoch = h.epoch;
+    }
+  }
+  if (history.empty()) r.best_test_acc = 0;
+  r.last_test_acc = history.empty() ? 0 : history.back().test_acc;
+  return r;
+}
+
+}  // namespace kd

@@ -1,0 +1,164 @@
+#pragma once
+// The training loop shared by every method (method.md section 6): one seed of an experiment,
+// with progress reports, pause/cancel, per-epoch atomic checkpoints and deterministic resume.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/error.h"
+#include "data/dataset.h"
+#include "data/transforms.h"
+#include "distill/distill_objective.h"
+#include "distill/teacher_targets.h"
+
+namespace kd {
+
+/// Loss component values by name ("ce", "kd", "feat", ...), in the objective's order.
+using LossValues = std::vector<std::pair<std::string, double>>;
+
+/// Progress within an epoch, sent every `log_every` steps and at the end of each epoch.
+struct StepReport {
+  int epoch = 0;             ///< 0-based
+  int epochs = 0;
+  int64_t step = 0;          ///< global optimizer steps done
+  int64_t total_steps = 0;
+  int64_t batch = 0;         ///< batches done in this epoch
+  int64_t batches = 0;       ///< batches per epoch
+  double lr = 0;
+  double loss = 0;           ///< weighted total, mean over the interval
+  LossValues losses;         ///< unweighted components, mean over the interval
+  double train_acc = 0;      ///< percent, over the interval
+  double images_per_second = 0;
+  double eta_seconds = 0;    ///< for this seed
+};
+
+/// The result of an epoch, after evaluation on the test split.
+struct EpochReport {
+  int epoch = 0;  ///< 0-based
+  int epochs = 0;
+  double loss = 0;  ///< weighted total, mean over the epoch
+  LossValues losses;
+  double train_acc = 0;  ///< percent, on the training batches as they were trained
+  double test_acc = 0;   ///< percent
+  double test_loss = 0;  ///< cross entropy on the test split
+  double lr = 0;         ///< LR of the epoch's last step
+  double seconds = 0;    ///< training and evaluation time of the epoch
+  bool best = false;     ///< test_acc is the best so far
+};
+
+/// Receives a trainer's progress; called on the training thread. Pause and cancel are polled
+/// before every batch.
+class TrainObserver {
+ public:
+  virtual ~TrainObserver() = default;
+  /// A preparation stage (e.g. caching teacher targets) with its progress in [0, 1].
+  virtual void on_stage(const std::string& /*what*/, double /*fraction*/) {}
+  virtual void on_step(const StepReport& /*report*/) {}
+  virtual void on_epoch(const EpochReport& /*report*/) {}
+  /// Training of seed number `index` (0-based) of `count` begins.
+  virtual void on_seed(int /*index*/, int /*count*/, uint64_t /*seed*/) {}
+  /// A message for the user (e.g. "resuming from epoch 3").
+  virtual void on_note(const std::string& /*text*/) {}
+  /// True stops training at the next batch with kd::Cancelled (the last checkpoint stays).
+  virtual bool cancelled() const { return false; }
+  /// While true, training waits before the next batch.
+  virtual bool paused() const { return false; }
+};
+
+/// How a seed is trained (the resolved experiment's training settings).
+struct TrainerSettings {
+  ObjectiveSettings objective;
+  std::string optimizer = "adamw";  ///< "adamw" or "sgd"
+  double lr = 0.0075;               ///< peak LR (one-cycle) or base LR
+  double weight_decay = 0.01;
+  double momentum = 0.9;            ///< SGD momentum (one-cycle cycles it)
+  std::string schedule = "onecycle";  ///< "onecycle", "multistep", "constant"
+  double pct_start = 0.3;
+  std::vector<int64_t> milestones;
+  double gamma = 0.1;
+  int epochs = 50;
+  int64_t batch_size = 128;
+  bool augment = false;
+  int log_every = 10;
+  bool mixed_precision = false;  ///< bf16 autocast (CUDA only)
+  int loader_workers = 2;
+};
+
+/// The data a seed trains and evaluates on (shared by all seeds).
+struct TrainData {
+  const DatasetSplit* train = nullptr;
+  const DatasetSplit* test = nullptr;
+  ChannelStats stats;
+  std::vector<int64_t> train_indices;  ///< the training subset (all samples when not restricted)
+  std::vector<int64_t> test_indices;
+};
+
+/// What one seed achieved.
+struct SeedResult {
+  uint64_t seed = 0;
+  int epochs_done = 0;
+  double best_test_acc = 0;  ///< percent
+  int best_epoch = 0;        ///< 0-based
+  double last_test_acc = 0;  ///< percent
+  double seconds = 0;        ///< training time, summed over interruptions
+  std::vector<EpochReport> history;
+};
+
+/// A NaN or Inf loss: names the component and the epoch; the last good checkpoint is kept.
+class TrainingDiverged : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Trains one seed. The files it writes in `seed_dir`: checkpoint.safetensors (after every
+/// epoch, atomically), steps.jsonl and epochs.jsonl (metrics). When a checkpoint is there
+/// already, training resumes from it and, on the CPU, ends with the same numbers as an
+/// uninterrupted run.
+class SeedTrainer {
+ public:
+  /// `student` must be freshly built with this seed; `teacher` (may be null) is frozen and is
+  /// put in eval mode; `cache` (may be null) provides the teacher's targets instead of running
+  /// it. Parameters are moved to `device`.
+  SeedTrainer(TrainerSettings settings, const TrainData& data, LayeredModel& student,
+              LayeredModel* teacher, std::unique_ptr<LayeredModel> simkd_tail,
+              const TeacherTargetCache* cache, torch::Device device, uint64_t seed,
+              std::string seed_dir);
+  ~SeedTrainer();
+
+  /// Runs the remaining epochs. Throws kd::Cancelled, TrainingDiverged, kd::Error.
+  SeedResult run(TrainObserver* observer = nullptr);
+
+  /// The objective (e.g. to evaluate after training).
+  DistillObjective& objective() { return *objective_; }
+
+  /// Test accuracy (percent) and mean cross entropy of the current student.
+  std::pair<double, double> evaluate();
+
+ private:
+  struct State;
+  void restore(const std::string& path);
+  void save_checkpoint();
+  double lr_at(int64_t step, int epoch) const;
+
+  TrainerSettings settings_;
+  const TrainData& data_;
+  LayeredModel& student_;
+  LayeredModel* teacher_;
+  const TeacherTargetCache* cache_;
+  torch::Device device_;
+  uint64_t seed_;
+  std::string seed_dir_;
+  std::unique_ptr<DistillObjective> objective_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<State> state_;
+};
+
+/// Reads epochs.jsonl-style history back (for result summaries).
+SeedResult summarize_history(uint64_t seed, const std::vector<EpochReport>& history,
+                             double seconds);
+
+}  // namespace kd
