@@ -14,35 +14,19 @@
 
 #include "common/device.h"
 #include "common/version.h"
+#include "models/bundled_models.h"
 #include "data_page.h"
 #include "model_panel.h"
 #include "models_page.h"
 
 namespace kd::ui {
 
-namespace {
-
-/// The bundled Fashion-MNIST teacher, when this build ships one (installed or in the source tree).
-QString bundledTeacherPath() {
-  const QString name = QStringLiteral("fashion-mnist-teacher.kdmodel");
-  const QStringList candidates = {
-      qEnvironmentVariable("KDSTUDIO_TEACHER"),
-      QApplication::applicationDirPath() + "/../share/kdstudio/models/" + name,
-      QStringLiteral(KD_SOURCE_DIR "/resources/models/") + name};
-  for (const QString& c : candidates) {
-    if (!c.isEmpty() && QFileInfo(c).isFile()) return QFileInfo(c).canonicalFilePath();
-  }
-  return {};
-}
-
-}  // namespace
-
 QString MainWindow::defaultTeacher() {
-  const QString bundled = bundledTeacherPath();
-  return bundled.isEmpty() ? QStringLiteral("resnet18:channels=1,size=28") : bundled;
+  const std::string bundled = bundled_teacher_path();
+  return QString::fromStdString(bundled.empty() ? std::string(kBundledTeacherSpec) : bundled);
 }
 
-QString MainWindow::defaultStudent() { return QStringLiteral("resnet9:channels=1,size=28,width=0.25"); }
+QString MainWindow::defaultStudent() { return QString::fromLatin1(kDefaultStudentSpec); }
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   setWindowTitle(tr("KD Studio"));

@@ -9,6 +9,7 @@
 #include "data_page.h"
 #include "main_window.h"
 #include "model_panel.h"
+#include "models/bundled_models.h"
 #include "models/model_loader.h"
 #include "models_page.h"
 #include "test_util.h"
@@ -42,7 +43,7 @@ class TestMainWindow : public QObject {
     QTRY_COMPARE_WITH_TIMEOUT(w.modelsPage()->teacher()->layerCount(), teacherLayers, kTimeoutMs);
     QTRY_COMPARE_WITH_TIMEOUT(w.modelsPage()->student()->layerCount(), 6, kTimeoutMs);
     QCOMPARE(w.modelsPage()->student()->model()->model->architecture(),
-             std::string("resnet9:channels=1,size=28,width=0.25"));
+             std::string(kd::kDefaultStudentSpec));
     saveShot(&w, "models");
     if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) {
       QSKIP("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
