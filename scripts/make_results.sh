@@ -6,7 +6,7 @@
 #   KDSTUDIO_CLI=path/to/kdstudio-cli scripts/make_results.sh
 #
 # Runs go to runs/results/ (a finished experiment is recognised by its folder and not trained
-# again). Takes about half an hour on a 2-core CPU.
+# again). Takes about twenty minutes on a 2-core CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI="${KDSTUDIO_CLI:-build/dev/app/kdstudio-cli}"

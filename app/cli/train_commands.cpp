@@ -50,11 +50,10 @@ void print_plan(const ExperimentRunner& runner) {
               << join(c.student_layers->indices) << "]\n";
   }
   std::cout << "Training:   " << c.optimizer << ", lr " << c.lr.value_or(0) << " (" << c.schedule
-            << "), " << c.epochs << " epochs, batch " << c.batch_size << ", " << c.seeds
+            << "), " << c.epochs << (c.epochs == 1 ? " epoch" : " epochs") << ", batch " << c.batch_size << ", " << c.seeds
             << (c.seeds == 1 ? " seed" : " seeds") << " from " << c.seed << "\n";
   std::cout << "Device:     " << p.device_description << "\n";
-  std::cout << "Run folder: " << runner.run_dir() << "\n\n";
-  for (const auto& n : p.notes) std::cout << "note: " << n << "\n";
+  std::cout << "Run folder: " << runner.run_dir() << "\n";
   std::cout.flush();
 }
 
@@ -70,7 +69,8 @@ void print_result(const ExperimentResult& r) {
   std::cout << "\nBest test accuracy: " << percent(r.best_test_acc_mean) << " +- "
             << percent(r.best_test_acc_std) << " %\nLast test accuracy: "
             << percent(r.last_test_acc_mean) << " +- " << percent(r.last_test_acc_std)
-            << " %  (mean +- std over " << r.seeds.size() << " seeds)\nResults in "
+            << " %  (mean +- std over " << r.seeds.size()
+            << (r.seeds.size() == 1 ? " seed" : " seeds") << ")\nResults in "
             << r.run_dir << "/result.json\n";
 }
 
@@ -92,9 +92,9 @@ struct TrainOptions {
 };
 
 void run_train(const TrainOptions& o) {
-  const std::string text = read_file(o.config);
   std::vector<std::string> notes;
-  ExperimentConfig config = load_experiment_file(o.config, &notes);
+  ExperimentConfig config = load_experiment_file(o.config, &notes);  // names a missing file
+  const std::string text = read_file(o.config);
   for (const auto& n : notes) std::cout << "note: " << n << "\n";
   if (o.epochs > 0) config.epochs = o.epochs;
   if (!o.name.empty()) config.name = o.name;
@@ -107,6 +107,7 @@ void run_train(const TrainOptions& o) {
     runner = ExperimentRunner::create(config, text, o.out, prepare,
                                       o.restart ? ExistingRun::kRestart : ExistingRun::kFail,
                                       &progress);
+    if (progress.cancelled()) throw Cancelled();  // Ctrl-C while loading: do not start training
   }
   print_result(train_runner(*runner));
 }
@@ -118,6 +119,7 @@ void run_resume(const std::string& dir, const std::string& device) {
   {
     TerminalProgress progress("prepare");
     runner = ExperimentRunner::open(dir, prepare, &progress);
+    if (progress.cancelled()) throw Cancelled();
   }
   print_result(train_runner(*runner));
 }
@@ -155,6 +157,7 @@ void run_demo(const DemoOptions& o) {
   {
     TerminalProgress progress("analysis");
     runner = ExperimentRunner::create(ours, "", o.out, prepare, ExistingRun::kRestart, &progress);
+    if (progress.cancelled()) throw Cancelled();
   }
   const auto& analysis = runner->prepared().analysis;
   if (analysis) {
@@ -178,7 +181,7 @@ void run_demo(const DemoOptions& o) {
   std::unique_ptr<ExperimentRunner> runner_alone =
       ExperimentRunner::create(alone, "", o.out, prepare, ExistingRun::kRestart);
   const ExperimentResult r_alone = train_runner(*runner_alone);
-  std::cout << "\nDemo result (" << o.epochs << " epochs, " << base.train_per_class * 10
+  std::cout << "\nDemo result (" << o.epochs << (o.epochs == 1 ? " epoch, " : " epochs, ") << base.train_per_class * 10
             << " training images):\n  distilled (ours): " << percent(r_ours.last_test_acc_mean)
             << " %\n  student alone:    " << percent(r_alone.last_test_acc_mean)
             << " %\nRun folders: " << runner->run_dir() << " and " << runner_alone->run_dir()
@@ -192,9 +195,9 @@ void add_train_commands(CLI::App& app, int& exit_code) {
   auto train_opts = std::make_shared<TrainOptions>();
   CLI::App* train = app.add_subcommand(
       "train", "Train a student as an experiment config describes (docs/experiments.md)");
+  // No CLI::ExistingFile check: a missing file is an "error: ..." naming it, exit 1, as elsewhere.
   train->add_option("--config", train_opts->config, "Experiment JSON (ours or a KD_wo_CE config)")
-      ->required()
-      ->check(CLI::ExistingFile);
+      ->required();
   train->add_option("--out", train_opts->out, "Folder that receives the run folder (default: runs)");
   train->add_option("--device", train_opts->device, "auto, cpu, cuda or cuda:N (overrides the config)");
   train->add_option("--seeds", train_opts->seeds, "Number of seeds (overrides the config)")

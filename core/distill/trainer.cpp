@@ -420,7 +420,11 @@ SeedResult SeedTrainer::run(TrainObserver* observer) {
     state_->epochs_done = epoch + 1;
     state_->seconds += report.seconds;
     save_checkpoint();
-    append_line(seed_dir_ + "/epochs.jsonl", epoch_json(report));
+    // Rewritten whole from the checkpoint's history, so a kill between the two writes loses
+    // no epoch line.
+    std::string lines;
+    for (const auto& h : state_->history) lines += epoch_json(h).dump() + "\n";
+    write_file_atomically(seed_dir_ + "/epochs.jsonl", lines);
     if (observer) observer->on_epoch(report);
   }
   return summarize_history(seed_, state_->history, state_->seconds);

@@ -135,7 +135,7 @@ std::unique_ptr<ExperimentRunner> ExperimentRunner::create(const ExperimentConfi
   if (ec) throw Error("cannot create the run folder " + dir + ": " + ec.message());
   write_file_atomically(dir + "/" + kRunConfigFile,
                         given_text.empty() ? experiment_to_json(config) + "\n" : given_text);
-  write_file_atomically(dir + "/" + kRunResolvedFile, experiment_to_json(prepared->resolved) + "\n");
+  write_file_atomically(dir + "/" + kRunResolvedFile, experiment_to_json(prepared->resolved));
   return std::unique_ptr<ExperimentRunner>(new ExperimentRunner(std::move(prepared), dir));
 }
 
@@ -219,7 +219,7 @@ ExperimentResult ExperimentRunner::run(TrainObserver* observer) {
       cache_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       if (observer) {
         observer->on_note("teacher targets cached " + std::string(to_disk ? "on disk" : "in memory") +
-                          " (" + std::to_string(cache->bytes() >> 20) + " MiB)");
+                          " (" + std::to_string((cache->bytes() + (1 << 20) - 1) >> 20) + " MiB)");
       }
     }
   }
@@ -290,7 +290,13 @@ void ExperimentRunner::write_result(const ExperimentResult& r, double seconds,
             {"versions", {{"kdstudio", version()}, {"libraries", library_versions()}}},
             {"notes", p.notes}};
   const auto acc = p.teacher.metadata.find("test_accuracy");
-  if (acc != p.teacher.metadata.end()) j["teacher_test_acc"] = acc->second;
+  if (acc != p.teacher.metadata.end()) {
+    try {
+      j["teacher_test_acc"] = std::stod(acc->second);
+    } catch (const std::exception&) {
+      // A teacher file with a malformed accuracy entry: leave it out.
+    }
+  }
   write_file_atomically(run_dir_ + "/" + kRunResultFile, j.dump(2) + "\n");
 }
 
@@ -338,6 +344,10 @@ void export_student(const std::string& run_dir, const std::string& format, const
   }
   const uint64_t s = seed.value_or(c.seed);
   const std::string dir = run_dir + "/" + seed_folder_name(s);
+  if (s < c.seed || s >= c.seed + static_cast<uint64_t>(c.seeds)) {
+    throw Error(run_dir + " has no seed " + std::to_string(s) + " (its seeds are " +
+                std::to_string(c.seed) + " to " + std::to_string(c.seed + c.seeds - 1) + ")");
+  }
   const std::string zoo_file = dir + "/" + kStudentModelFile;
   const std::string script_file = dir + "/" + kStudentScriptFile;
   std::string source;

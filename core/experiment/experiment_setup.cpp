@@ -79,7 +79,6 @@ std::vector<int> layers_by_score(PreparedExperiment& p, const ExperimentConfig& 
   settings.per_class_a = c.analysis_per_class;
   settings.seed = c.analysis_seed;
   settings.top_k = k;
-  settings.geometry_samples = 0;
   settings.device = p.device;
   AnalysisCache cache;
   const std::string key = AnalysisCache::key(p.teacher, p.data, settings);
@@ -198,6 +197,13 @@ PreparedExperiment prepare_experiment(const ExperimentConfig& config, const Prep
         by_q_default ? LayerChoice{LayerChoice::Kind::kCriterion, {}, SelectionCriterion::kQuality}
                      : LayerChoice{});
     const std::vector<int> s_layers = choose_layers(*student.model, s_choice, c.num_layers, "student");
+    check_range(*student.model, s_layers, "student", problems);
+    // A bad student list fails at once, not after a teacher analysis that can take minutes.
+    if (!problems.empty() && t_choice.kind == LayerChoice::Kind::kCriterion) {
+      std::string msg;
+      for (const auto& m : problems) msg += (msg.empty() ? "" : "\n") + m;
+      throw Error(msg);
+    }
     const int k_teacher = traits.all_pairs && t_choice.kind != LayerChoice::Kind::kExplicit
                               ? c.num_layers
                               : static_cast<int>(s_layers.size());
@@ -205,7 +211,6 @@ PreparedExperiment prepare_experiment(const ExperimentConfig& config, const Prep
         t_choice.kind == LayerChoice::Kind::kCriterion
             ? layers_by_score(p, c, t_choice.criterion, k_teacher, options, progress)
             : choose_layers(*p.teacher.model, t_choice, k_teacher, "teacher");
-    check_range(*student.model, s_layers, "student", problems);
     check_range(*p.teacher.model, t_layers, "teacher", problems);
     if (!traits.all_pairs && s_layers.size() != t_layers.size()) {
       problems.push_back("teacher_layers [" + join(t_layers) + "] and student_layers [" +
@@ -225,9 +230,12 @@ PreparedExperiment prepare_experiment(const ExperimentConfig& config, const Prep
   if (!c.lr) c.lr = default_lr(p.student_architecture, c.optimizer);
   if (!c.weight_decay) c.weight_decay = c.optimizer == "sgd" ? 5e-4 : 0.01;
   if (c.schedule == "multistep" && c.milestones.empty()) {
-    // The paper's 150/180/210 of 240 epochs, scaled to this run's length.
+    // The paper's 150/180/210 of 240 epochs, scaled to this run's length. Short runs round two
+    // to the same epoch, which the experiment reader refuses: keep them increasing, <= epochs.
     for (int m : {150, 180, 210}) {
-      c.milestones.push_back(static_cast<int64_t>(std::lround(m * c.epochs / 240.0)));
+      const int64_t scaled = std::lround(m * c.epochs / 240.0);
+      const int64_t e = c.milestones.empty() ? scaled : std::max(scaled, c.milestones.back() + 1);
+      if (e <= c.epochs) c.milestones.push_back(e);
     }
   }
   return p;
