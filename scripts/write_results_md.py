@@ -102,11 +102,11 @@ def main():
                    f"{'-' if ncc is None else f'{100 * ncc:.1f}'} |")
     out.append("")
     out.append("## Does the paper's claim hold here?\n")
-    out.append(verdict(results))
+    out.append(verdict(results, analysis))
     print("\n".join(out))
 
 
-def verdict(results):
+def verdict(results, analysis):
     needed = ["student", "kd", "fitnets", "sp", "ours-standard", "ours-q"]
     if any(k not in results for k in needed):
         return "Not every experiment has finished; no verdict."
@@ -133,9 +133,26 @@ def verdict(results):
         lines.append(f"The difference ({gain:+.2f} points) is within the seeds' spread "
                      f"({noise:.2f}): on this task the methods are indistinguishable, so the "
                      "claim is neither confirmed nor refuted here.")
+    top = max(needed, key=lambda k: last[k])
+    d = last["ours-standard"] - last[best_baseline]
+    spread = std["ours-standard"] + std[best_baseline]
+    where = "ahead of" if d > spread else ("behind" if d < -spread else "within the seeds' spread of")
+    lines.append(f"The best of the six is {top} ({last[top]:.2f}%); the feature-only training "
+                 f"itself, on the standard layers, is {d:+.2f} points from the best baseline, "
+                 f"{where} it.")
     q_gain = last["ours-q"] - last["ours-standard"]
     lines.append(f"Choosing the teacher's layers by Q instead of the standard ones changes Ours by "
                  f"{q_gain:+.2f} points.")
+    ncc = {l["index"]: l.get("ncc_accuracy") for l in analysis["layers"]}
+    q_deep = max(results["ours-q"].get("teacher_layers", [0]))
+    s_deep = max(results["ours-standard"].get("teacher_layers", [0]))
+    if ncc.get(q_deep) is not None and ncc.get(s_deep) is not None:
+        lines.append(f"A likely reason: the student's deepest distilled layer, from which its "
+                     f"separate head classifies, is taught teacher layer {q_deep} under Q "
+                     f"(nearest-class-center accuracy {100 * ncc[q_deep]:.1f}%) but layer "
+                     f"{s_deep} under the standard choice ({100 * ncc[s_deep]:.1f}%); Q favours "
+                     "the teacher's middle layers here, and with feature losses only, the "
+                     "student can be no more separable than the layer it imitates.")
     lines.append("Fashion-MNIST is a 10-class task on which a small student alone already comes "
                  "close to its teacher, so the room for any distillation gain is a few points at "
                  "most; the paper's large gains are on 100- and 200-class datasets. Run the same "
