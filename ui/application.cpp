@@ -1,12 +1,18 @@
 #include "application.h"
 
 #include <QApplication>
+#include <QSettings>
+#include <QTemporaryDir>
 #include <cstring>
 #include <iostream>
+#include <optional>
 
+#include "app_theme.h"
 #include "common/device.h"
 #include "common/version.h"
+#include "guided_tour.h"
 #include "main_window.h"
+#include "training_page.h"
 
 namespace kd::ui {
 
@@ -21,9 +27,16 @@ bool handleInfoOptions(int argc, char** argv) {
       return true;
     }
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::cout << "Usage: kdstudio [--version] [--help] [--empty] [Qt options]\n"
+      std::cout << "Usage: kdstudio [--version] [--help] [--empty] [--defaults] [--tour DIR]\n"
+                   "               [EXPERIMENT.json] [Qt options]\n"
                    "KD Studio, the desktop application for interactive knowledge distillation.\n"
-                   "  --empty    start without loading the default dataset and models\n"
+                   "  EXPERIMENT.json  open this experiment file\n"
+                   "  --empty          start without loading any dataset or model\n"
+                   "  --defaults       start from the embedded default (Fashion-MNIST, the\n"
+                   "                   bundled teacher, a small student), not the last session\n"
+                   "  --tour DIR       drive the app through the default workflow and save a\n"
+                   "                   screenshot of each page to DIR, then quit (settings and\n"
+                   "                   runs go to temporary folders)\n"
                    "For headless use see kdstudio-cli --help.\n";
       return true;
     }
@@ -31,21 +44,64 @@ bool handleInfoOptions(int argc, char** argv) {
   return false;
 }
 
+struct Options {
+  bool empty = false;
+  bool defaults = false;
+  QString tourDir;
+  QString experiment;
+};
+
+Options parseOptions(const QStringList& args) {
+  Options o;
+  for (int i = 1; i < args.size(); ++i) {
+    if (args[i] == "--empty") o.empty = true;
+    else if (args[i] == "--defaults") o.defaults = true;
+    else if (args[i] == "--tour" && i + 1 < args.size()) o.tourDir = args[++i];
+    else if (!args[i].startsWith('-')) o.experiment = args[i];
+  }
+  return o;
+}
+
 }  // namespace
 
 int runApplication(int argc, char** argv) {
   if (handleInfoOptions(argc, argv)) return 0;
-  bool empty = false;
-  for (int i = 1; i < argc; ++i) empty = empty || std::strcmp(argv[i], "--empty") == 0;
-  QApplication app(argc, argv);
+  QApplication app(argc, argv);  // removes the Qt options it knows from the arguments
   QApplication::setApplicationName(QStringLiteral("KD Studio"));
   QApplication::setOrganizationName(QStringLiteral("KDStudio"));
   QApplication::setApplicationVersion(QString::fromStdString(version()));
+  const Options options = parseOptions(QApplication::arguments());
+  std::optional<QTemporaryDir> tourSettings;
+  if (!options.tourDir.isEmpty()) {  // the tour must neither read nor change the user's settings
+    tourSettings.emplace();
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, tourSettings->path());
+    QSettings::setDefaultFormat(QSettings::NativeFormat);
+  }
   configure_threads(0);
+  applyTheme(QSettings().value("view/theme", "system").toString());
   MainWindow window;
   window.show();
-  if (!empty) window.loadDefaults();
-  return app.exec();
+  if (!options.tourDir.isEmpty() || options.defaults) {
+    window.loadDefaults();
+  } else if (!options.empty) {
+    window.loadLastSession();
+  }
+  if (!options.experiment.isEmpty()) window.openExperiment(options.experiment);
+  if (options.tourDir.isEmpty()) return app.exec();
+
+  GuidedTour::Options tourOptions;
+  tourOptions.prefix = qEnvironmentVariable("KD_TOUR_PREFIX");
+  GuidedTour tour(&window, options.tourDir, tourOptions);
+  int exitCode = 0;
+  QObject::connect(&tour, &GuidedTour::finished, &app, [&](int code) {
+    exitCode = code;
+    window.trainingPage()->stop();
+    window.trainingPage()->waitForStopped(60000);
+    QApplication::exit(code);
+  });
+  tour.start();
+  app.exec();
+  return exitCode;
 }
 
 }  // namespace kd::ui

@@ -81,8 +81,12 @@ void DataPage::browse() {
 }
 
 void DataPage::loadSpec(const QString& spec) {
-  if (watcher_->isRunning()) return;  // one load at a time; the button is disabled meanwhile
   spec_->setText(spec);
+  if (watcher_->isRunning()) {  // one load at a time: the newest request runs next
+    pendingSpec_ = spec;
+    return;
+  }
+  runningSpec_ = spec;
   load_->setEnabled(false);
   summary_->setText(tr("Loading %1…").arg(spec));
   const std::string s = spec.toStdString();
@@ -96,6 +100,12 @@ void DataPage::loadSpec(const QString& spec) {
 void DataPage::onFinished() {
   load_->setEnabled(true);
   const Result r = watcher_->result();
+  if (!pendingSpec_.isEmpty()) {  // a newer request supersedes this result
+    const QString next = pendingSpec_;
+    pendingSpec_.clear();
+    loadSpec(next);
+    return;
+  }
   if (!r.error.isEmpty()) {
     lastError_ = r.error;
     error_->setText(tr("Could not load the dataset: %1").arg(r.error));
@@ -107,6 +117,7 @@ void DataPage::onFinished() {
   lastError_.clear();
   error_->hide();
   dataset_ = r.dataset;
+  loadedSpec_ = runningSpec_;
   showDataset();
   emit datasetLoaded(QString::fromStdString(dataset_->name), dataset_->train.size(),
                      dataset_->test.size());

@@ -25,6 +25,8 @@ class DataPage : public QWidget {
   void loadSpec(const QString& spec);
   /// The loaded dataset, or null.
   std::shared_ptr<const Dataset> dataset() const { return dataset_; }
+  /// The spec the shown dataset was loaded from ("" while none is).
+  QString spec() const { return loadedSpec_; }
   /// True while loading.
   bool isBusy() const;
   /// The last error shown (empty after a success).
@@ -52,6 +54,9 @@ class DataPage : public QWidget {
   QFutureWatcher<Result>* watcher_ = nullptr;
   std::shared_ptr<const Dataset> dataset_;
   QString lastError_;
+  QString runningSpec_;  // the spec being loaded
+  QString loadedSpec_;   // the spec of dataset_
+  QString pendingSpec_;  // asked for while another load ran; loaded next
 };
 
 }  // namespace kd::ui

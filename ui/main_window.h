@@ -1,5 +1,8 @@
 #pragma once
 #include <QMainWindow>
+#include <QVector>
+
+#include "experiment/experiment_config.h"
 
 class QLabel;
 class QTabWidget;
@@ -7,21 +10,45 @@ class QTabWidget;
 namespace kd::ui {
 
 class DataPage;
+class ExperimentsPage;
+class GeometryPage;
+class LayersPage;
 class ModelsPage;
+class RecentFiles;
+class Session;
+class TrainingPage;
 
-/// The main window: assembles the pages, the menus, the status bar and the About box.
+/// The main window: assembles the pages around one Session, and owns the menus, shortcuts,
+/// status bar, experiment files (open, save, recent) and the settings that persist.
 class MainWindow : public QMainWindow {
   Q_OBJECT
 
  public:
   explicit MainWindow(QWidget* parent = nullptr);
+  ~MainWindow() override;
 
-  /// Loads the embedded default: Fashion-MNIST and the default teacher and student.
+  /// Loads the embedded default: Fashion-MNIST, the bundled teacher and the default student.
   void loadDefaults();
+  /// Loads what the last session used (models, data, form); the defaults on first launch.
+  void loadLastSession();
+
+  /// Opens an experiment file (ours or the paper's KD_wo_CE format): loads its models and data,
+  /// fills the training form and selects its explicit layers once the models are loaded.
+  /// Returns the error shown, or an empty string.
+  QString openExperiment(const QString& path);
+  /// Writes the current experiment (form, models, data, layers) as JSON, atomically.
+  QString saveExperiment(const QString& path);
+
   ModelsPage* modelsPage() const { return models_; }
   DataPage* dataPage() const { return data_; }
+  LayersPage* layersPage() const { return layers_; }
+  GeometryPage* geometryPage() const { return geometry_; }
+  TrainingPage* trainingPage() const { return training_; }
+  ExperimentsPage* experimentsPage() const { return experiments_; }
+  Session* session() const { return session_; }
+  QTabWidget* tabs() const { return tabs_; }
 
-  /// The default teacher and student specs (Fashion-MNIST size).
+  /// The default teacher (the bundled model file, else its zoo spec) and student specs.
   static QString defaultTeacher();
   static QString defaultStudent();
 
@@ -29,13 +56,34 @@ class MainWindow : public QMainWindow {
   void closeEvent(QCloseEvent* event) override;
 
  private:
+  void buildPages();
   void buildMenus();
+  void connectSession();
   void showAbout();
+  void showError(const QString& message);
+  void openExperimentDialog();
+  void saveExperimentDialog(bool askName);
+  void applyPendingLayers();
+  void updateTitle();
 
+  Session* session_ = nullptr;
   QTabWidget* tabs_ = nullptr;
   ModelsPage* models_ = nullptr;
   DataPage* data_ = nullptr;
+  LayersPage* layers_ = nullptr;
+  GeometryPage* geometry_ = nullptr;
+  TrainingPage* training_ = nullptr;
+  ExperimentsPage* experiments_ = nullptr;
   QLabel* device_ = nullptr;
+  RecentFiles* recent_ = nullptr;
+  QString experimentPath_;  // the file the experiment was opened from or saved to
+  // Layers of an opened experiment, applied once its models have loaded.
+  struct PendingLayers {
+    QString teacherSpec, studentSpec;
+    QVector<int> teacher, student;
+    bool active = false;
+  } pending_;
+  bool closeAfterStop_ = false;  // the user chose to quit during training
 };
 
 }  // namespace kd::ui

@@ -55,7 +55,7 @@ void ModelPanel::buildUi() {
   open_ = new QPushButton(tr("Open file…"));
   open_->setToolTip(tr("Open a TorchScript .pt or a KD Studio .kdmodel file (or drop it here)"));
   connect(build_, &QPushButton::clicked, this, [this] { loadSpec(zooSpecFromControls()); });
-  connect(open_, &QPushButton::clicked, this, &ModelPanel::openFile);
+  connect(open_, &QPushButton::clicked, this, &ModelPanel::openFileDialog);
 
   auto* form = new QFormLayout;
   auto* row1 = new QHBoxLayout;
@@ -194,7 +194,7 @@ void ModelPanel::showModel() {
   layers_->setLayers(m.layers());
 }
 
-void ModelPanel::openFile() {
+void ModelPanel::openFileDialog() {
   const QString path = QFileDialog::getOpenFileName(
       this, tr("Open %1 model").arg(role_.toLower()), QString(),
       tr("Models (*.pt *.pth *.kdmodel *.safetensors);;All files (*)"));

@@ -30,6 +30,8 @@ class ModelPanel : public QGroupBox {
   void loadSpec(const QString& spec);
   /// Sets the zoo controls from a spec (without loading).
   void setZooControls(const QString& spec);
+  /// Asks for a model file with a dialog and loads it.
+  void openFileDialog();
   /// The zoo spec the controls describe.
   QString zooSpecFromControls() const;
 
@@ -58,7 +60,6 @@ class ModelPanel : public QGroupBox {
     QString error;
   };
   void buildUi();
-  void openFile();
   void onFinished();
   void showModel();
 

@@ -1,6 +1,7 @@
 #include "models_page.h"
 
 #include <QLabel>
+#include <QPushButton>
 #include <QSplitter>
 #include <QVBoxLayout>
 
@@ -17,8 +18,19 @@ ModelsPage::ModelsPage(QWidget* parent) : QWidget(parent) {
          "feature losses distill between. Drop a TorchScript <tt>.pt</tt> or a "
          "<tt>.kdmodel</tt> file on either side to open it."));
   hint->setWordWrap(true);
+  auto* trainTeacher = new QPushButton(tr("Train this teacher first…"));
+  trainTeacher->setObjectName(QStringLiteral("trainTeacher"));
+  trainTeacher->setToolTip(
+      tr("Train the teacher above on the current dataset with cross entropy (the same engine "
+         "as kdstudio-cli train), then use the result as the teacher"));
+  connect(trainTeacher, &QPushButton::clicked, this, &ModelsPage::trainTeacherRequested);
+  auto* teacherSide = new QWidget;
+  auto* teacherLayout = new QVBoxLayout(teacherSide);
+  teacherLayout->setContentsMargins(0, 0, 0, 0);
+  teacherLayout->addWidget(teacher_, 1);
+  teacherLayout->addWidget(trainTeacher, 0, Qt::AlignLeft);
   auto* split = new QSplitter(Qt::Horizontal);
-  split->addWidget(teacher_);
+  split->addWidget(teacherSide);
   split->addWidget(student_);
   split->setChildrenCollapsible(false);
   auto* layout = new QVBoxLayout(this);

@@ -14,6 +14,10 @@ class ModelsPage : public QWidget {
   ModelPanel* teacher() const { return teacher_; }
   ModelPanel* student() const { return student_; }
 
+ signals:
+  /// The user wants to train the teacher model first (it is an untrained zoo model).
+  void trainTeacherRequested();
+
  private:
   ModelPanel* teacher_;
   ModelPanel* student_;

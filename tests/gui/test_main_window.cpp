@@ -1,13 +1,23 @@
-// The desktop app's first pages, offscreen: default models and data load in the background,
-// zoo and TorchScript models list their layers, errors are shown and lose nothing, stale loads
-// are dropped. Set KD_SCREENSHOT_DIR to also save a PNG of each page.
+// The desktop app's main window, offscreen: default models and data load in the background and
+// reach every page through the session, zoo and TorchScript models list their layers, errors are
+// shown and lose nothing, stale loads are dropped, experiment files save and open again (with
+// their layers), a bad one is refused with its reason, closing during training asks and stops
+// cleanly, the dark scheme restyles the plots. Set KD_SCREENSHOT_DIR to also save a PNG of each
+// page.
+#include <QMessageBox>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTabWidget>
 #include <QtTest/QtTest>
+#include <qcustomplot.h>
 
+#include "app_theme.h"
 #include "data_page.h"
+#include "io/atomic_file.h"
+#include "layers_page.h"
 #include "main_window.h"
+#include "session.h"
+#include "training_page.h"
 #include "model_panel.h"
 #include "models/bundled_models.h"
 #include "models/model_loader.h"
@@ -28,10 +38,156 @@ class TestMainWindow : public QObject {
     if (!dir.isEmpty()) w->grab().save(dir + "/" + name + ".png");
   }
 
+  QTemporaryDir settingsDir_, cacheDir_, runsDir_;
+
+  /// Clicks `button` of the next modal message box (run before the call that opens it).
+  static void answerNextMessageBox(QMessageBox::StandardButton button, QString* text = nullptr) {
+    QTimer::singleShot(300, [button, text] {
+      auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+      if (!box) return answerNextMessageBox(button, text);  // not up yet: look again
+      if (text) *text = box->text();
+      box->button(button)->click();
+    });
+  }
+
+  static bool defaultsReady(const MainWindow& w) {
+    const kd::ui::Session* s = w.session();
+    return s->teacher() && s->student() && s->dataset();
+  }
+
  private slots:
   void initTestCase() {
     QCoreApplication::setOrganizationName("KDStudioTest");
     QCoreApplication::setApplicationName("test_main_window");
+    // Neither the user's settings nor their analysis cache are read or changed.
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, settingsDir_.path());
+    qputenv("KDSTUDIO_CACHE_DIR", cacheDir_.path().toUtf8());
+  }
+
+  void pagesShareTheSession() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST is not installed");
+    MainWindow w;
+    w.show();
+    w.loadDefaults();
+    QCOMPARE(w.tabs()->count(), 6);
+    QTRY_VERIFY_WITH_TIMEOUT(defaultsReady(w), kTimeoutMs);
+    QCOMPARE(w.session()->teacherSpec(), MainWindow::defaultTeacher());
+    QCOMPARE(w.session()->studentSpec(), MainWindow::defaultStudent());
+    QCOMPARE(w.session()->datasetSpec(), QStringLiteral("fashion-mnist"));
+    const kd::ExperimentConfig c = w.trainingPage()->currentConfig();
+    QCOMPARE(QString::fromStdString(c.teacher), MainWindow::defaultTeacher());
+    QCOMPARE(QString::fromStdString(c.student), MainWindow::defaultStudent());
+    QCOMPARE(c.dataset, std::string("fashion-mnist"));
+    // Building another student in the Models page reaches the session and the form.
+    w.modelsPage()->student()->loadSpec("resnet9:channels=1,size=28,width=0.25");
+    QTRY_COMPARE_WITH_TIMEOUT(w.session()->studentSpec(), QStringLiteral("resnet9:channels=1,size=28,width=0.25"), kTimeoutMs);
+    QCOMPARE(w.trainingPage()->currentConfig().student, std::string("resnet9:channels=1,size=28,width=0.25"));
+    // "Train this teacher first" switches the Training page to the teacher.
+    w.modelsPage()->findChild<QPushButton*>("trainTeacher")->click();
+    QVERIFY(w.trainingPage()->teacherMode());
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.trainingPage()));
+  }
+
+  void experimentFileRoundTrip() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST is not installed");
+    const QString path = runsDir_.filePath("round-trip.json");
+    {
+      MainWindow w;
+      w.loadDefaults();
+      QTRY_VERIFY_WITH_TIMEOUT(defaultsReady(w), kTimeoutMs);
+      kd::ExperimentConfig c = w.trainingPage()->currentConfig();
+      c.name = "round-trip";
+      c.method = kd::Method::kFitNets;
+      c.epochs = 7;
+      c.train_per_class = 123;
+      w.trainingPage()->applyConfig(c);
+      w.session()->setTeacherLayers({8, 2, 4, 6});
+      w.session()->setStudentLayers({4, 1, 2, 3});
+      QCOMPARE(w.saveExperiment(path), QString());
+    }
+    const kd::ExperimentConfig saved = kd::load_experiment_file(path.toStdString());
+    QCOMPARE(saved.name, std::string("round-trip"));
+    QCOMPARE(saved.method, kd::Method::kFitNets);
+    QCOMPARE(saved.epochs, 7);
+    QCOMPARE(saved.train_per_class, int64_t{123});
+    QCOMPARE(saved.teacher_layers->indices, std::vector<int>({2, 4, 6, 8}));
+    QCOMPARE(saved.student_layers->indices, std::vector<int>({1, 2, 3, 4}));
+
+    MainWindow w;
+    w.loadDefaults();
+    QCOMPARE(w.openExperiment(path), QString());
+    // The layers arrive once the models have loaded.
+    QTRY_COMPARE_WITH_TIMEOUT(w.session()->teacherLayers(), QVector<int>({2, 4, 6, 8}), kTimeoutMs);
+    QCOMPARE(w.session()->studentLayers(), QVector<int>({1, 2, 3, 4}));
+    const kd::ExperimentConfig opened = w.trainingPage()->currentConfig();
+    QCOMPARE(opened.method, kd::Method::kFitNets);
+    QCOMPARE(opened.epochs, 7);
+    QCOMPARE(opened.train_per_class, int64_t{123});
+    QVERIFY(w.windowTitle().startsWith("round-trip.json"));
+    QCOMPARE(QSettings().value("files/recent").toStringList().value(0), QFileInfo(path).absoluteFilePath());
+  }
+
+  void badExperimentFileIsRefused() {
+    MainWindow w;
+    const QString path = runsDir_.filePath("broken.json");
+    kd::write_file_atomically(path.toStdString(), "{\"method\": \"ours\", \"epochs\": -3}");
+    QString shown;
+    answerNextMessageBox(QMessageBox::Ok, &shown);
+    const QString error = w.openExperiment(path);
+    QVERIFY2(error.contains("epochs"), qPrintable(error));
+    QVERIFY2(shown.contains("broken.json"), qPrintable(shown));
+    QVERIFY(w.session()->teacherLayers().isEmpty());
+    QVERIFY(QSettings().value("files/recent").toStringList().indexOf(QFileInfo(path).absoluteFilePath()) < 0);
+  }
+
+  void closingDuringTrainingAsksThenStops() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST is not installed");
+    QTemporaryDir runs;
+    auto* w = new MainWindow;
+    w->setAttribute(Qt::WA_DeleteOnClose, false);
+    w->show();
+    w->loadDefaults();
+    QTRY_VERIFY_WITH_TIMEOUT(defaultsReady(*w), kTimeoutMs);
+    kd::ui::TrainingPage* t = w->trainingPage();
+    t->setRunsRoot(runs.path());
+    kd::ExperimentConfig c = t->currentConfig();
+    c.name = "close-test";
+    c.method = kd::Method::kStudent;
+    c.train_per_class = 20;
+    c.test_per_class = 10;
+    c.epochs = 200;  // far longer than the test
+    t->applyConfig(c);
+    QSignalSpy finished(t, &kd::ui::TrainingPage::finished);
+    t->start();
+    QTRY_VERIFY_WITH_TIMEOUT(t->testAccuracyPoints() >= 1, kTimeoutMs);
+    // "No" keeps the window and the training.
+    answerNextMessageBox(QMessageBox::No);
+    QVERIFY(!w->close());
+    QVERIFY(w->isVisible());
+    QVERIFY(t->isRunning());
+    // "Yes" stops at the next batch, then the window closes by itself.
+    answerNextMessageBox(QMessageBox::Yes);
+    QVERIFY(!w->close());  // not yet: it waits for the worker
+    QTRY_VERIFY_WITH_TIMEOUT(!w->isVisible(), kTimeoutMs);
+    QVERIFY(!t->isRunning());
+    QCOMPARE(finished.count(), 1);
+    QCOMPARE(finished.first().at(1).toBool(), false);
+    const QString runDir = finished.first().at(0).toString();
+    QVERIFY2(QFileInfo::exists(runDir + "/seed-0/checkpoint.safetensors"), qPrintable(runDir));
+    delete w;
+  }
+
+  void darkSchemeRestylesPlots() {
+    MainWindow w;
+    w.show();
+    QCustomPlot* plot = w.layersPage()->qualityPlot();
+    kd::ui::applyTheme("dark");
+    QTRY_VERIFY(plot->legend->brush().color().lightness() < 80);
+    QVERIFY(plot->xAxis->tickLabelColor().lightness() > 180);
+    kd::ui::applyTheme("light");
+    QTRY_VERIFY(plot->legend->brush().color().lightness() > 200);
+    QVERIFY(plot->xAxis->tickLabelColor().lightness() < 80);
+    kd::ui::applyTheme("system");
   }
 
   void defaultsLoad() {

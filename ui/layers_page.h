@@ -1,0 +1,61 @@
+#pragma once
+#include <QWidget>
+
+class QCustomPlot;
+
+namespace kd::ui {
+
+class Session;
+
+/// The Layers page: runs the teacher's layer analysis (S, I, E, Q; method.md sections 2-3) in
+/// the background with a progress bar and Cancel, draws the per-layer curves over the teacher's
+/// depth with the recommended layers marked, lets the user click layers to select or deselect
+/// them (or take the recommendation) for the teacher and the student, draws the teacher-student
+/// mapping as links, and computes the linear-CKA heat map between teacher and student layers.
+/// Analyses are read from and stored in the on-disk AnalysisCache. The chosen layers go to
+/// Session::setTeacherLayers / setStudentLayers.
+class LayersPage : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit LayersPage(Session* session, QWidget* parent = nullptr);
+  ~LayersPage() override;
+
+  /// Starts the analysis of the session's teacher on its dataset (no-op while one runs).
+  /// `perClass` > 0 overrides the sample sizes (sample A and B per class) for quick runs.
+  void runAnalysis(int perClass = 0);
+  /// Starts the CKA map between the session's teacher and student.
+  void runCka(int perClass = 0);
+  /// Cancels what runs; the results shown before stay.
+  void cancel();
+  /// True while an analysis or CKA job runs.
+  bool isBusy() const;
+  /// Selects the analysis' recommended teacher layers and the matching student layers.
+  void takeRecommendation();
+  /// Toggles teacher layer `layer` (as a click on the curves does).
+  void toggleTeacherLayer(int layer);
+  /// Toggles student layer `layer`.
+  void toggleStudentLayer(int layer);
+
+  /// The last error shown (empty after a success).
+  QString lastError() const;
+  /// For tests and screenshots.
+  QCustomPlot* qualityPlot() const;
+  QCustomPlot* ckaPlot() const;
+  /// Number of CKA cells with a value (teacher layers x student layers), 0 before a run.
+  int ckaCellCount() const;
+
+ signals:
+  void analysisFinished();
+  void ckaFinished();
+  /// A job failed (message already shown on the page).
+  void failed(const QString& message);
+  /// Progress text for the status bar.
+  void statusMessage(const QString& text);
+
+ private:
+  struct Private;
+  Private* d;
+};
+
+}  // namespace kd::ui
