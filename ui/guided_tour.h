@@ -24,8 +24,8 @@ class GuidedTour : public QObject {
   struct Options {
     int analysisPerClass = 100;  ///< analysis sample size per class
     int geometryPerClass = 60;   ///< points per class in the scatter
-    int trainPerClass = 300;     ///< training images per class
-    int epochs = 2;
+    int trainPerClass = 500;     ///< training images per class (the form's default)
+    int epochs = 3;              ///< the form's default
     QString prefix;              ///< put before every file name (e.g. "hidpi-")
   };
 
