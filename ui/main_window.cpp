@@ -13,6 +13,7 @@
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSettings>
+#include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QUrl>
@@ -75,6 +76,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   QSettings settings;
   experiments_->setRunsRoot(training_->runsRoot());  // the Training page remembers its folder
   if (!restoreGeometry(settings.value("window/geometry").toByteArray())) resize(1280, 800);
+  // The pages' splitters, in construction order (stable for a given version of the app).
+  const QList<QSplitter*> splitters = findChildren<QSplitter*>();
+  const QList<QVariant> states = settings.value("window/splitters").toList();
+  if (states.size() == splitters.size()) {
+    for (int i = 0; i < splitters.size(); ++i) splitters[i]->restoreState(states[i].toByteArray());
+  }
   tabs_->setCurrentIndex(settings.value("window/tab", 0).toInt());
   updateTitle();
 }
@@ -416,6 +423,9 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   QSettings settings;
   settings.setValue("window/geometry", saveGeometry());
   settings.setValue("window/tab", tabs_->currentIndex());
+  QList<QVariant> states;
+  for (QSplitter* splitter : findChildren<QSplitter*>()) states.append(splitter->saveState());
+  settings.setValue("window/splitters", states);
   const QString config = runGuarded([&] {
     settings.setValue("session/config", QString::fromStdString(experiment_to_json(training_->currentConfig())));
   });

@@ -159,6 +159,9 @@ void ModelPanel::onFinished() {
     return;
   }
   model_ = r.model;
+  // A model file of a zoo architecture: show its options in the controls, so Build rebuilds it.
+  const QString arch = QString::fromStdString(model_->model->architecture());
+  if (runGuarded([&] { zoo::parse_zoo_spec(arch.toStdString()); }).isEmpty()) setZooControls(arch);
   lastError_.clear();
   error_->hide();
   showModel();
@@ -185,7 +188,10 @@ void ModelPanel::showModel() {
                      .arg(m.num_layers());
   const auto acc = model_->metadata.find("test_accuracy");
   if (acc != model_->metadata.end()) {
-    text += tr("; test accuracy %1%").arg(QString::fromStdString(acc->second));
+    bool isNumber = false;
+    const double value = QString::fromStdString(acc->second).toDouble(&isNumber);
+    text += tr("; test accuracy %1%").arg(isNumber ? QString::number(value, 'f', 2)
+                                                   : QString::fromStdString(acc->second).toHtmlEscaped());
   } else if (model_->origin == ModelOrigin::kZoo) {
     text += tr("; fresh (untrained) weights");
   }

@@ -6,6 +6,7 @@
 #include <QVBoxLayout>
 
 #include "model_panel.h"
+#include "models/model_loader.h"
 
 namespace kd::ui {
 
@@ -24,6 +25,11 @@ ModelsPage::ModelsPage(QWidget* parent) : QWidget(parent) {
       tr("Train the teacher above on the current dataset with cross entropy (the same engine "
          "as kdstudio-cli train), then use the result as the teacher"));
   connect(trainTeacher, &QPushButton::clicked, this, &ModelsPage::trainTeacherRequested);
+  trainTeacher->setEnabled(false);
+  // Only a zoo model built here has fresh weights to train; a model file is trained already.
+  connect(teacher_, &ModelPanel::modelLoaded, trainTeacher, [this, trainTeacher] {
+    trainTeacher->setEnabled(teacher_->model() && teacher_->model()->origin == ModelOrigin::kZoo);
+  });
   auto* teacherSide = new QWidget;
   auto* teacherLayout = new QVBoxLayout(teacherSide);
   teacherLayout->setContentsMargins(0, 0, 0, 0);

@@ -4,7 +4,13 @@
 // their layers), a bad one is refused with its reason, closing during training asks and stops
 // cleanly, the dark scheme restyles the plots. Set KD_SCREENSHOT_DIR to also save a PNG of each
 // page.
+#include <QAbstractItemView>
+#include <QComboBox>
+#include <QLineEdit>
 #include <QMessageBox>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTabBar>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTabWidget>
@@ -82,8 +88,15 @@ class TestMainWindow : public QObject {
     w.modelsPage()->student()->loadSpec("resnet9:channels=1,size=28,width=0.25");
     QTRY_COMPARE_WITH_TIMEOUT(w.session()->studentSpec(), QStringLiteral("resnet9:channels=1,size=28,width=0.25"), kTimeoutMs);
     QCOMPARE(w.trainingPage()->currentConfig().student, std::string("resnet9:channels=1,size=28,width=0.25"));
-    // "Train this teacher first" switches the Training page to the teacher.
-    w.modelsPage()->findChild<QPushButton*>("trainTeacher")->click();
+    // "Train this teacher first" is for zoo teachers with fresh weights (a model file is trained).
+    auto* trainTeacher = w.modelsPage()->findChild<QPushButton*>("trainTeacher");
+    QVERIFY(!trainTeacher->isEnabled());
+    // The teacher file's zoo architecture fills the controls, so Build makes a fresh copy of it.
+    QCOMPARE(w.modelsPage()->teacher()->zooSpecFromControls(), QString::fromLatin1(kd::kBundledTeacherSpec));
+    w.modelsPage()->teacher()->loadSpec("resnet18:channels=1,size=28,width=0.25");
+    QTRY_VERIFY_WITH_TIMEOUT(trainTeacher->isEnabled(), kTimeoutMs);
+    // It switches the Training page to training the teacher.
+    trainTeacher->click();
     QVERIFY(w.trainingPage()->teacherMode());
     QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.trainingPage()));
   }
@@ -175,6 +188,59 @@ class TestMainWindow : public QObject {
     const QString runDir = finished.first().at(0).toString();
     QVERIFY2(QFileInfo::exists(runDir + "/seed-0/checkpoint.safetensors"), qPrintable(runDir));
     delete w;
+  }
+
+  void everyControlHasATooltip() {
+    MainWindow w;
+    w.show();
+    QStringList missing;
+    int checked = 0;
+    for (QWidget* c : w.findChildren<QWidget*>()) {
+      const bool control = qobject_cast<QAbstractButton*>(c) || qobject_cast<QComboBox*>(c) ||
+                           qobject_cast<QAbstractSpinBox*>(c) || qobject_cast<QLineEdit*>(c) ||
+                           qobject_cast<QAbstractItemView*>(c);
+      if (!control) continue;
+      // Parts of composite Qt widgets (a spin box's line edit, a combo's list, scroll and tab-bar
+      // buttons, table corner buttons) are not controls of ours.
+      QWidget* p = c->parentWidget();
+      if (qobject_cast<QAbstractSpinBox*>(p) || qobject_cast<QComboBox*>(p) ||
+          qobject_cast<QTabBar*>(p) || qobject_cast<QAbstractScrollArea*>(p) ||
+          c->inherits("QComboBoxListView") || c->objectName().startsWith("qt_")) {
+        continue;
+      }
+      ++checked;
+      if (c->toolTip().isEmpty()) {
+        const auto* b = qobject_cast<QAbstractButton*>(c);
+        missing << QStringLiteral("%1 '%2' (%3)").arg(c->metaObject()->className(),
+                                                    b ? b->text() : c->objectName(),
+                                                    p ? p->metaObject()->className() : "");
+      }
+    }
+    QVERIFY2(missing.isEmpty(), qPrintable(missing.join("\n")));
+    QVERIFY2(checked > 60, qPrintable(QString::number(checked)));  // the six pages' controls
+  }
+
+  void layoutPersists() {
+    QList<int> sizes;
+    {
+      MainWindow w;
+      w.resize(1280, 800);
+      w.show();
+      w.tabs()->setCurrentIndex(3);
+      auto* splitter = w.findChildren<QSplitter*>().value(0);
+      QVERIFY(splitter != nullptr);
+      const int total = splitter->sizes().value(0) + splitter->sizes().value(1);
+      splitter->setSizes({total / 4, total - total / 4});
+      sizes = splitter->sizes();
+      QVERIFY(w.close());
+    }
+    MainWindow w;
+    w.show();
+    QCOMPARE(w.tabs()->currentIndex(), 3);
+    QCOMPARE(w.size(), QSize(1280, 800));
+    QCOMPARE(w.findChildren<QSplitter*>().value(0)->sizes(), sizes);
+    w.tabs()->setCurrentIndex(0);
+    QVERIFY(w.close());
   }
 
   void darkSchemeRestylesPlots() {
