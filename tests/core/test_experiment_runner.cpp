@@ -33,6 +33,7 @@
 #include "experiment/experiment_setup.h"
 #include "io/safetensors.h"
 #include "models/model_loader.h"
+#include "idx_subset.h"
 #include "test_util.h"
 
 Q_DECLARE_METATYPE(std::string)
@@ -64,33 +65,6 @@ std::string read_text(const std::string& path) {
 
 std::vector<int> layers_of(const std::optional<LayerChoice>& c) {
   return c ? c->indices : std::vector<int>{};
-}
-
-/// Appends a big-endian uint32.
-void put_u32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
-}
-
-/// Writes `per_class` images of each class of `split` as IDX files <prefix>-images-idx3-ubyte
-/// and <prefix>-labels-idx1-ubyte in `dir`.
-void write_idx_subset(const kd::DatasetSplit& split, int64_t per_class, const std::string& dir,
-                      const std::string& prefix) {
-  const std::vector<int64_t> rows = kd::balanced_subset(split.labels, 10, per_class, 0);
-  const torch::Tensor index = torch::tensor(rows, torch::kInt64);
-  const torch::Tensor images = split.images.index_select(0, index).contiguous();
-  const torch::Tensor labels = split.labels.index_select(0, index).to(torch::kUInt8).contiguous();
-  const auto n = static_cast<uint32_t>(rows.size());
-  std::vector<uint8_t> img = {0, 0, 0x08, 3}, lab = {0, 0, 0x08, 1};
-  put_u32(img, n);
-  put_u32(img, 28);
-  put_u32(img, 28);
-  put_u32(lab, n);
-  const uint8_t* pixels = images.data_ptr<uint8_t>();
-  img.insert(img.end(), pixels, pixels + images.numel());
-  const uint8_t* classes = labels.data_ptr<uint8_t>();
-  lab.insert(lab.end(), classes, classes + labels.numel());
-  kdtest::write_bytes(dir + "/" + prefix + "-images-idx3-ubyte", img);
-  kdtest::write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte", lab);
 }
 
 /// The data spec of the small Fashion-MNIST copy (set by initTestCase).
@@ -183,8 +157,8 @@ class TestExperimentRunner : public QObject {
     QVERIFY(data_dir_.isValid());
     const kd::Dataset full = kd::load_dataset("fashion-mnist");
     const std::string dir = data_dir_.path().toStdString();
-    write_idx_subset(full.train, 50, dir, "train");
-    write_idx_subset(full.test, 20, dir, "t10k");
+    kdtest::write_idx_subset(full.train, 50, dir, "train");
+    kdtest::write_idx_subset(full.test, 20, dir, "t10k");
     g_data_spec = "fashion-mnist:" + dir;
   }
 

@@ -20,6 +20,7 @@
 #include "experiment/experiment_config.h"
 #include "experiment/experiment_runner.h"
 #include "experiment/run_store.h"
+#include "idx_subset.h"
 #include "test_util.h"
 
 namespace {
@@ -55,27 +56,6 @@ const RunSummary* find_run(const std::vector<RunSummary>& runs, const std::strin
     if (r.folder == folder) return &r;
   }
   return nullptr;
-}
-
-/// Writes `n` images per class of `split` as IDX files (a small copy of Fashion-MNIST).
-void write_idx_subset(const kd::DatasetSplit& split, int64_t n, const std::string& dir,
-                      const std::string& prefix) {
-  const std::vector<int64_t> rows = kd::balanced_subset(split.labels, 10, n, 0);
-  const torch::Tensor index = torch::tensor(rows, torch::kInt64);
-  const torch::Tensor images = split.images.index_select(0, index).contiguous();
-  const torch::Tensor labels = split.labels.index_select(0, index).to(torch::kUInt8).contiguous();
-  const auto count = static_cast<uint32_t>(rows.size());
-  auto header = [count](std::vector<uint8_t> magic, bool image) {
-    for (int shift = 24; shift >= 0; shift -= 8)
-      magic.push_back(static_cast<uint8_t>(count >> shift));
-    for (int d = 0; image && d < 2; ++d) magic.insert(magic.end(), {0, 0, 0, 28});
-    return magic;
-  };
-  std::vector<uint8_t> img = header({0, 0, 0x08, 3}, true), lab = header({0, 0, 0x08, 1}, false);
-  img.insert(img.end(), images.data_ptr<uint8_t>(), images.data_ptr<uint8_t>() + images.numel());
-  lab.insert(lab.end(), labels.data_ptr<uint8_t>(), labels.data_ptr<uint8_t>() + labels.numel());
-  kdtest::write_bytes(dir + "/" + prefix + "-images-idx3-ubyte", img);
-  kdtest::write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte", lab);
 }
 
 /// A hand-written ours experiment with explicit layers (what resolved.json holds).
@@ -169,8 +149,8 @@ class TestRunStore : public QObject {
     torch::set_num_threads(2);
     const kd::Dataset full = kd::load_dataset("fashion-mnist");
     const std::string dir = data_dir_.path().toStdString();
-    write_idx_subset(full.train, 10, dir, "train");
-    write_idx_subset(full.test, 10, dir, "t10k");
+    kdtest::write_idx_subset(full.train, 10, dir, "train");
+    kdtest::write_idx_subset(full.test, 10, dir, "t10k");
     // KD distils logits: two loss components (ce, kd) and no layer analysis.
     kd::ExperimentConfig c;
     c.name = "real-kd";

@@ -24,6 +24,7 @@
 #include "experiments_page.h"
 #include "plot_style.h"
 #include "run_table_model.h"
+#include "idx_subset.h"
 #include "test_util.h"
 
 using kd::ui::ExperimentsPage;
@@ -48,27 +49,6 @@ std::string read_text(const QString& path) {
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
-}
-
-/// Writes `n` images per class of `split` as IDX files (a small copy of Fashion-MNIST).
-void write_idx_subset(const kd::DatasetSplit& split, int64_t n, const std::string& dir,
-                      const std::string& prefix) {
-  const std::vector<int64_t> rows = kd::balanced_subset(split.labels, 10, n, 0);
-  const torch::Tensor index = torch::tensor(rows, torch::kInt64);
-  const torch::Tensor images = split.images.index_select(0, index).contiguous();
-  const torch::Tensor labels = split.labels.index_select(0, index).to(torch::kUInt8).contiguous();
-  const auto count = static_cast<uint32_t>(rows.size());
-  auto header = [count](std::vector<uint8_t> magic, bool image) {
-    for (int shift = 24; shift >= 0; shift -= 8)
-      magic.push_back(static_cast<uint8_t>(count >> shift));
-    for (int d = 0; image && d < 2; ++d) magic.insert(magic.end(), {0, 0, 0, 28});
-    return magic;
-  };
-  std::vector<uint8_t> img = header({0, 0, 0x08, 3}, true), lab = header({0, 0, 0x08, 1}, false);
-  img.insert(img.end(), images.data_ptr<uint8_t>(), images.data_ptr<uint8_t>() + images.numel());
-  lab.insert(lab.end(), labels.data_ptr<uint8_t>(), labels.data_ptr<uint8_t>() + labels.numel());
-  kdtest::write_bytes(dir + "/" + prefix + "-images-idx3-ubyte", img);
-  kdtest::write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte", lab);
 }
 
 /// A finished one-seed "ours" run written by hand in the trainer's format, with test
@@ -199,8 +179,8 @@ class TestExperimentsPage : public QObject {
     torch::set_num_threads(2);
     const kd::Dataset full = kd::load_dataset("fashion-mnist");
     const std::string dir = data_dir_.path().toStdString();
-    write_idx_subset(full.train, 10, dir, "train");
-    write_idx_subset(full.test, 10, dir, "t10k");
+    kdtest::write_idx_subset(full.train, 10, dir, "train");
+    kdtest::write_idx_subset(full.test, 10, dir, "t10k");
     kd::ExperimentConfig c;
     c.name = "real-kd";
     c.dataset = "fashion-mnist:" + dir;

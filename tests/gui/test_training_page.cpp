@@ -21,6 +21,7 @@
 #include "models/bundled_models.h"
 #include "models/model_loader.h"
 #include "session.h"
+#include "idx_subset.h"
 #include "test_util.h"
 #include "training_page.h"
 
@@ -38,29 +39,6 @@ constexpr int kLogEvery = 3;  // reports after batches 3, 6, 9 and 10 (the epoch
 constexpr int kReportsPerEpoch = 4;
 /// An untrained zoo teacher small enough to train in a second (10 generalized layers).
 constexpr const char* kSmallTeacher = "resnet18:channels=1,size=28,width=0.125";
-
-void put_u32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
-}
-
-/// Writes `perClass` images of each class of `split` as IDX files named <prefix>-... in `dir`.
-void writeIdxSubset(const kd::DatasetSplit& split, int64_t perClass, const std::string& dir,
-                    const std::string& prefix) {
-  const std::vector<int64_t> rows = kd::balanced_subset(split.labels, 10, perClass, 0);
-  const torch::Tensor index = torch::tensor(rows, torch::kInt64);
-  const torch::Tensor images = split.images.index_select(0, index).contiguous();
-  const torch::Tensor labels = split.labels.index_select(0, index).to(torch::kUInt8).contiguous();
-  const auto n = static_cast<uint32_t>(rows.size());
-  std::vector<uint8_t> img = {0, 0, 0x08, 3}, lab = {0, 0, 0x08, 1};
-  put_u32(img, n);
-  put_u32(img, 28);
-  put_u32(img, 28);
-  put_u32(lab, n);
-  img.insert(img.end(), images.data_ptr<uint8_t>(), images.data_ptr<uint8_t>() + images.numel());
-  lab.insert(lab.end(), labels.data_ptr<uint8_t>(), labels.data_ptr<uint8_t>() + labels.numel());
-  kdtest::write_bytes(dir + "/" + prefix + "-images-idx3-ubyte", img);
-  kdtest::write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte", lab);
-}
 
 void saveShot(QWidget* w, const QString& name) {
   const QString dir = qEnvironmentVariable("KD_SCREENSHOT_DIR");
@@ -132,8 +110,8 @@ class TestTrainingPage : public QObject {
     torch::set_num_threads(2);
     const kd::Dataset full = kd::load_dataset("fashion-mnist");
     const std::string dir = dataDir_.path().toStdString();
-    writeIdxSubset(full.train, 30, dir, "train");
-    writeIdxSubset(full.test, 10, dir, "t10k");
+    kdtest::write_idx_subset(full.train, 30, dir, "train");
+    kdtest::write_idx_subset(full.test, 10, dir, "t10k");
     dataSpec_ = QString::fromStdString("fashion-mnist:" + dir);
     data_ = std::make_shared<const kd::Dataset>(kd::load_dataset(dataSpec_.toStdString()));
     const std::string bundled = kd::bundled_teacher_path();
