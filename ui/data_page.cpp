@@ -108,7 +108,12 @@ void DataPage::onFinished() {
   }
   if (!r.error.isEmpty()) {
     lastError_ = r.error;
-    error_->setText(tr("Could not load the dataset: %1").arg(r.error));
+    QString text = tr("Could not load the dataset: %1").arg(r.error);
+    if (r.error.contains(QLatin1String("dataset-fashion-mnist"))) {  // the default data is missing
+      text += tr("\nOr open another dataset: type its spec above (mnist:DIR, cifar10:DIR, …) or "
+                 "pick a folder with Folder…");
+    }
+    error_->setText(text);
     error_->show();
     showDataset();  // what was loaded before stays
     emit loadFailed(r.error);

@@ -33,7 +33,13 @@ GuidedTour::GuidedTour(MainWindow* window, QString outDir, Options options, QObj
   auto show = [this](QWidget* page) { return [this, page] { window_->tabs()->setCurrentWidget(page); }; };
 
   add("load the default models and data", [] {},
-      [s] { return s->teacher() && s->student() && s->dataset(); }, 300);
+      [this, s] {
+        return (s->teacher() && s->student() && s->dataset()) ||
+               !window_->dataPage()->lastError().isEmpty();
+      },
+      300);
+  // Without data (e.g. Fashion-MNIST not installed) the tour cannot go on: say why at once.
+  steps_.back().failure = [this] { return window_->dataPage()->lastError(); };
   add("models page", show(static_cast<QWidget*>(window_->modelsPage())), idle);
   add("shot", [this] { shot("models"); }, idle);
   add("data page", show(static_cast<QWidget*>(window_->dataPage())), idle);
@@ -94,7 +100,7 @@ GuidedTour::~GuidedTour() = default;
 
 void GuidedTour::add(QString what, std::function<void()> action, std::function<bool()> done,
                      int timeoutSeconds) {
-  steps_.push_back({std::move(what), std::move(action), std::move(done), timeoutSeconds});
+  steps_.push_back({std::move(what), std::move(action), std::move(done), timeoutSeconds, {}});
 }
 
 void GuidedTour::start() {
@@ -120,6 +126,13 @@ void GuidedTour::next() {
 void GuidedTour::poll() {
   const Step& step = steps_[current_];
   if (step.done()) {
+    const QString failure = step.failure ? step.failure() : QString();
+    if (!failure.isEmpty()) {
+      std::fprintf(stderr, "tour: step \"%s\" failed: %s\n", qPrintable(step.what), qPrintable(failure));
+      shot("failed");
+      emit finished(1);
+      return;
+    }
     ++current_;
     // Let queued replots and layouts settle before the next step (and its screenshot).
     QTimer::singleShot(400, this, &GuidedTour::next);

@@ -42,6 +42,7 @@ class GuidedTour : public QObject {
     std::function<void()> action;
     std::function<bool()> done;  // polled until true
     int timeoutSeconds;
+    std::function<QString()> failure;  // checked once done: a reason to stop the tour, or ""
   };
   void add(QString what, std::function<void()> action, std::function<bool()> done, int timeoutSeconds = 120);
   void shot(const QString& name);

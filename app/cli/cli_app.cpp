@@ -31,6 +31,14 @@ int run(int argc, char** argv) {
   add_data_command(app, exit_code);
   add_analysis_commands(app, exit_code);
   add_train_commands(app, exit_code);
+  // After the subcommands: CLI11 copies the parent's footer into subcommands made later.
+  app.footer(
+      "Examples:\n"
+      "  kdstudio-cli demo --epochs 2\n"
+      "  kdstudio-cli inspect --model resnet9:channels=1,size=28,width=0.125\n"
+      "  kdstudio-cli analyze --model teacher.kdmodel --data fashion-mnist\n"
+      "  kdstudio-cli train --config my-experiment.json --device cuda\n"
+      "See also: man kdstudio-cli, and the desktop app kdstudio.");
   app.parse_complete_callback([&threads]() { configure_threads(threads); });
   try {
     app.parse(argc, argv);

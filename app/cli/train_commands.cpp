@@ -209,7 +209,8 @@ void add_train_commands(CLI::App& app, int& exit_code) {
                   "Start again when a run of this experiment exists already");
   train->footer(
       "Examples:\n"
-      "  kdstudio-cli train --config experiments/fashion-ours.json\n"
+      "  kdstudio-cli train --config experiments/fashion-mnist/ours-q.json\n"
+      "  kdstudio-cli train --config my-experiment.json --epochs 2 --out /tmp/runs\n"
       "  kdstudio-cli train --config cifar10_resnet34_resnet9.json --device cuda --seeds 3\n"
       "Ctrl-C stops after the current batch; 'kdstudio-cli resume RUN_DIR' continues from the\n"
       "last epoch's checkpoint.");
@@ -262,7 +263,10 @@ void add_train_commands(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 6000));
   demo->add_option("--device", demo_opts->device, "auto, cpu, cuda or cuda:N");
   demo->add_option("--teacher", demo_opts->teacher, "Teacher file instead of the bundled one");
-  demo->footer("Example:\n  kdstudio-cli demo --epochs 2");
+  demo->footer(
+      "Examples:\n"
+      "  kdstudio-cli demo --epochs 2\n"
+      "  kdstudio-cli demo --epochs 2 --per-class 100 --out /tmp/kd-demo   (a quick check)");
   demo->callback([demo_opts, &exit_code]() {
     run_demo(*demo_opts);
     exit_code = 0;
