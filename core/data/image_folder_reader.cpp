@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "data/image_header.h"
 
 namespace kd {
 namespace {
@@ -180,6 +181,7 @@ std::vector<std::string> class_names(const fs::path& root, const std::vector<std
 
 /// Decodes one image into C x S x S bytes at job.dest (RGB or grey, resized).
 void decode_image(const DecodeJob& job, const ImageFolderOptions& opt) {
+  check_image_header(job.path);  // before the decoder allocates what the header claims
   cv::Mat image = cv::imread(job.path, opt.channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
   if (image.empty()) throw Error(job.path + ": cannot read or decode the image");
   const int size = static_cast<int>(opt.size);

@@ -86,6 +86,9 @@ void load_optimizer_state(torch::optim::Optimizer& optimizer,
     if (adamw) {
       const auto step_it = tensors.find(base + "step");
       if (step_it == tensors.end()) continue;
+      if (step_it->second.numel() != 1 || step_it->second.is_floating_point()) {
+        throw Error("checkpoint: optimizer state " + base + "step is not a single whole number");
+      }
       auto s = std::make_unique<torch::optim::AdamWParamState>();
       s->step(step_it->second.item<int64_t>());
       s->exp_avg(get(base + "exp_avg", params[i]));

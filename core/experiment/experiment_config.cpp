@@ -345,7 +345,7 @@ std::string with_origin(const std::string& origin, const std::string& message) {
 json parse_json(const std::string& text, const std::string& origin) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     std::string message = e.what();
     const size_t bracket = message.find("] ");  // drop "[json.exception.parse_error.101] "
     if (message.rfind("[json.exception", 0) == 0 && bracket != std::string::npos) {

@@ -101,6 +101,22 @@ ExperimentRunner::ExperimentRunner(std::unique_ptr<PreparedExperiment> prepared,
 
 ExperimentRunner::~ExperimentRunner() = default;
 
+/// Removes the temporaries of atomic writes ("<file>.tmp-XXXXXX") that a killed process left in
+/// the run folder and its seed folders: they never hold a committed file, and they can be large.
+static void remove_stale_temporaries(const std::string& run_dir) {
+  std::error_code ec;
+  const auto is_temporary = [](const fs::path& p) {
+    const std::string name = p.filename().string();
+    const auto at = name.rfind(".tmp-");
+    return at != std::string::npos && at > 0 && name.size() == at + 11;
+  };
+  for (fs::recursive_directory_iterator it(run_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it.depth() >= 1) it.disable_recursion_pending();
+    std::error_code fec;
+    if (it->is_regular_file(fec) && is_temporary(it->path())) fs::remove(it->path(), fec);
+  }
+}
+
 std::unique_ptr<ExperimentRunner> ExperimentRunner::create(const ExperimentConfig& config,
                                                            const std::string& given_text,
                                                            const std::string& out_root,
@@ -133,6 +149,7 @@ std::unique_ptr<ExperimentRunner> ExperimentRunner::create(const ExperimentConfi
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create the run folder " + dir + ": " + ec.message());
+  remove_stale_temporaries(dir);  // of a start that was killed before resolved.json existed
   write_file_atomically(dir + "/" + kRunConfigFile,
                         given_text.empty() ? experiment_to_json(config) + "\n" : given_text);
   write_file_atomically(dir + "/" + kRunResolvedFile, experiment_to_json(prepared->resolved));
@@ -146,6 +163,7 @@ std::unique_ptr<ExperimentRunner> ExperimentRunner::open(const std::string& run_
   if (!fs::exists(resolved_path)) {
     throw Error(run_dir + " is not a KD Studio run folder (it has no " + kRunResolvedFile + ")");
   }
+  remove_stale_temporaries(run_dir);
   const ExperimentConfig resolved = experiment_from_json(read_text(resolved_path), resolved_path);
   auto prepared = std::make_unique<PreparedExperiment>(prepare_experiment(resolved, options, progress));
   return std::unique_ptr<ExperimentRunner>(new ExperimentRunner(std::move(prepared), run_dir));

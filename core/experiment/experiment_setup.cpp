@@ -132,12 +132,17 @@ PreparedExperiment prepare_experiment(const ExperimentConfig& config, const Prep
   if (progress) progress->progress(0, "loading " + c.dataset);
   p.data = load_dataset(c.dataset);
   const int64_t classes = p.data.num_classes();
+  if (classes < 2) {
+    throw Error(c.dataset + ": the dataset has " + std::to_string(classes) +
+                " class; classification needs at least 2");
+  }
   p.train_indices = c.train_per_class > 0
                         ? balanced_subset(p.data.train.labels, classes, c.train_per_class, c.seed)
                         : all_indices(p.data.train.size());
   p.test_indices = c.test_per_class > 0
                        ? balanced_subset(p.data.test.labels, classes, c.test_per_class, c.seed)
                        : all_indices(p.data.test.size());
+  if (p.train_indices.empty()) throw Error(c.dataset + ": the training split is empty");
   if (p.test_indices.empty()) throw Error(c.dataset + ": the test split is empty");
   p.stats = compute_channel_stats(p.data.train);
 

@@ -405,7 +405,7 @@ ImportedExperiment import_paper_config(const std::string& text, const std::strin
   json root;
   try {
     root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     const std::string message = e.what();  // "[json.exception.parse_error.101] parse error at..."
     const size_t start = message.rfind("] ", 40);
     throw Error(origin + ": not valid JSON: " +

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -146,11 +147,20 @@ SafetensorsContent parse_safetensors(const uint8_t* data, size_t size, const std
 }
 
 SafetensorsContent read_safetensors(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  // The size comes from the file system, never from a stream position: a folder or a device
+  // reports absurd "sizes" (an ext4 folder seeks to 2^63 - 1) that must not become allocations.
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::is_directory(status)) throw Error(path + " is a folder, not a file");
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    throw Error(path + " is not a regular file");
+  }
+  std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open " + path + " (missing or unreadable)");
-  const std::streamsize size = f.tellg();
-  f.seekg(0);
-  std::vector<uint8_t> bytes(static_cast<size_t>(std::max<std::streamsize>(size, 0)));
+  const auto on_disk = std::filesystem::file_size(path, ec);
+  if (ec) throw Error("cannot read " + path + ": " + ec.message());
+  const auto size = static_cast<std::streamsize>(on_disk);
+  std::vector<uint8_t> bytes(static_cast<size_t>(on_disk));
   if (size > 0 && !f.read(reinterpret_cast<char*>(bytes.data()), size)) {
     throw Error("cannot read " + path);
   }

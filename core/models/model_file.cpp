@@ -49,7 +49,17 @@ LoadedZooModel load_zoo_model(const std::string& path) {
   }
   LoadedZooModel out;
   try {
-    out.model = zoo::create_zoo_model(zoo::parse_zoo_spec(arch->second));
+    const zoo::ZooSpec spec = zoo::parse_zoo_spec(arch->second);
+    // The architecture comes from the file: check that the file can hold its weights before
+    // building it, so that a few forged bytes cannot make us allocate gigabytes.
+    int64_t stored = 0;
+    for (const auto& [name, t] : content.tensors) stored += t.numel();
+    const int64_t needed = zoo::min_parameter_count(spec);
+    if (stored < needed) {
+      throw Error("it has at least " + std::to_string(needed) + " parameters, but the file holds " +
+                  std::to_string(stored) + " values");
+    }
+    out.model = zoo::create_zoo_model(spec);
   } catch (const Error& e) {
     throw Error(path + ": its architecture '" + arch->second + "' cannot be built: " + e.what());
   }

@@ -135,6 +135,33 @@ Built build(const ZooSpec& s) {
 
 }  // namespace
 
+int64_t min_parameter_count(const ZooSpec& s) {
+  const double w = s.width;
+  if (s.arch == "resnet9" || s.arch == "resnet18" || s.arch == "resnet34") {
+    const int64_t c = scaled(512, w);
+    return c * c * 9 + s.classes * c;  // the last block's conv2 and the classifier
+  }
+  if (s.arch == "mobilenetv2") {
+    const int64_t last = scaled(1280, w);
+    return scaled(320, w) * last + s.classes * last;  // the final 1x1 conv and the classifier
+  }
+  if (s.arch == "vgg11_bn" || s.arch == "vgg19_bn") {
+    const int64_t c = scaled(512, w);
+    const int64_t spatial = pooled_size(s.stem_downsamples() ? (s.size + 1) / 2 : s.size, 5);
+    return c * c * 9 + c * spatial * spatial * c + s.classes * c;  // last conv, first linear, head
+  }
+  if (s.arch == "vit_b" || s.arch == "vit_ett") {
+    const bool b = s.arch == "vit_b";
+    const int64_t heads = b ? 12 : 6;
+    const int64_t d = scaled((b ? 768 : 192) / heads, w) * heads;
+    const int64_t m = scaled(b ? 3072 : 576, w);
+    const int64_t patch = s.stem_downsamples() ? 8 : 4;
+    const int64_t patches = (s.size / patch) * (s.size / patch);
+    return (b ? 12 : 8) * (4 * d * d + 2 * d * m) + (patches + 1) * d + s.classes * d;
+  }
+  return 0;
+}
+
 std::unique_ptr<ZooModel> create_zoo_model(const ZooSpec& spec, uint64_t init_seed) {
   torch::manual_seed(init_seed);
   Built b = build(spec);

@@ -13,4 +13,9 @@ namespace kd::zoo {
 /// that is not a multiple of the patch size).
 std::unique_ptr<ZooModel> create_zoo_model(const ZooSpec& spec, uint64_t init_seed = 0);
 
+/// A lower bound on the number of parameters create_zoo_model(spec) allocates, computed without
+/// building anything (the largest weight tensors only). A model file that holds fewer values
+/// than this cannot match its architecture, so it is refused before the model is built.
+int64_t min_parameter_count(const ZooSpec& spec);
+
 }  // namespace kd::zoo
