@@ -3,6 +3,8 @@
 #include <QApplication>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <filesystem>
+#include <system_error>
 #include <QMenu>
 #include <QMessageBox>
 #include <QPalette>
@@ -80,8 +82,13 @@ void applyPlotTheme(QCustomPlot* plot) {
   plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
-QString savePlot(QCustomPlot* plot, const QString& path) {
-  const QString suffix = QFileInfo(path).suffix().toLower();
+QString savePlot(QCustomPlot* plot, const QString& finalPath) {
+  const QString suffix = QFileInfo(finalPath).suffix().toLower();
+  // Written under a temporary name in the same folder, then renamed: a crash or a full disk
+  // never leaves a half-written file under the name the user chose.
+  const QFileInfo target(finalPath);
+  const QString path = target.dir().filePath(
+      QStringLiteral(".%1.tmp-%2.%3").arg(target.completeBaseName()).arg(QCoreApplication::applicationPid()).arg(suffix));
   const int w = std::max(plot->width(), 320);
   const int h = std::max(plot->height(), 240);
   bool ok = false;
@@ -105,7 +112,15 @@ QString savePlot(QCustomPlot* plot, const QString& path) {
   } else {
     return QObject::tr("unknown plot format \"%1\": use .png, .pdf or .svg").arg(suffix);
   }
-  if (!ok) return QObject::tr("could not write %1 (is the folder writable?)").arg(path);
+  if (ok) {
+    std::error_code error;
+    std::filesystem::rename(path.toStdString(), finalPath.toStdString(), error);
+    ok = !error;
+  }
+  if (!ok) {
+    QFile::remove(path);
+    return QObject::tr("could not write %1 (is the folder writable and not full?)").arg(finalPath);
+  }
   return {};
 }
 

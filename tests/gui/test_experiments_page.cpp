@@ -315,6 +315,12 @@ class TestExperimentsPage : public QObject {
     const QString path = out.filePath("plot." + suffix);
     QCOMPARE(kd::ui::savePlot(page.overlayPlot(), path), QString());
     QVERIFY(QFileInfo(path).size() > 1000);
+    // Written under a temporary name, then renamed: only the file asked for is there.
+    QCOMPARE(QDir(out.path()).entryList(QDir::Files | QDir::Hidden), QStringList{"plot." + suffix});
+    // An unwritable place is reported, and nothing is left behind.
+    const QString error = kd::ui::savePlot(page.overlayPlot(), out.filePath("missing/plot." + suffix));
+    QVERIFY2(error.contains("could not write"), qPrintable(error));
+    QCOMPARE(QDir(out.path()).entryList(QDir::Files | QDir::Hidden).size(), 1);
   }
 
   void damagedRunDoesNotBreakOthers() {
