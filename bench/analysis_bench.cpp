@@ -12,6 +12,7 @@
 #include "analysis/feature_extractor.h"
 #include "analysis/knowledge_quality.h"
 #include "analysis/layer_analyzer.h"
+#include "common/allocator.h"
 #include "common/device.h"
 #include "data/balanced_subset.h"
 #include "data/seeded_random.h"
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
   app.add_option("--train-size", train, "synthetic training split size");
   app.add_option("--threads", threads, "intra-op threads (0 = all cores)");
   CLI11_PARSE(app, argc, argv);
+  kd::tune_allocator();
   kd::configure_threads(threads);
   auto model = kd::zoo::create_zoo_model(kd::zoo::parse_zoo_spec(spec));
   const kd::Dataset data = synthetic_cifar(train, model->num_classes(), model->input_shape().height);

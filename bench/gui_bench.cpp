@@ -7,6 +7,7 @@
 // LibTorch before Qt: Qt's "slots" keyword macro breaks torch headers included after it.
 #include <torch/torch.h>
 
+#include "common/allocator.h"
 #include "common/device.h"
 #include "layers_page.h"
 #include "main_window.h"
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
   cli.add_option("--epochs", epochs, "training epochs")->capture_default_str();
   cli.add_option("--points", points, "points in the replot test")->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
+  kd::tune_allocator();
   kd::configure_threads(0);
 
   QTemporaryDir settingsDir, runs, cache;

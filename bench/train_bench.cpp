@@ -19,6 +19,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "common/allocator.h"
 #include "common/device.h"
 #include "data/batch_loader.h"
 #include "data/transforms.h"
@@ -80,7 +81,7 @@ struct Options {
   std::string mode = "train", teacher = "resnet34", student = "resnet9", method = "ours";
   int64_t batch = 128, steps = 20, warmup = 5, images = 0;
   int threads = 0, workers = 2;
-  std::string cache = "off", out;
+  std::string cache = "off", out, allocator = "tuned";
   bool augment = false;
   int teacher_layer_count = 4;
 };
@@ -261,9 +262,13 @@ int main(int argc, char** argv) {
   app.add_option("--cache", o.cache, "teacher targets cached: on or off")
       ->check(CLI::IsMember({"on", "off"}));
   app.add_flag("--augment", o.augment, "random crop and flip");
+  app.add_option("--allocator", o.allocator,
+                 "tuned (what kdstudio and kdstudio-cli do, kd::tune_allocator) or default (glibc's)")
+      ->check(CLI::IsMember({"tuned", "default"}));
   app.add_option("--out", o.out, "check mode: the safetensors file to write");
   CLI11_PARSE(app, argc, argv);
   try {
+    const bool tuned = o.allocator == "tuned" && kd::tune_allocator() == kd::AllocatorTuning::kApplied;
     kd::configure_threads(o.threads);
     json out;
     if (o.mode == "train") out = run_train(o);
@@ -273,6 +278,7 @@ int main(int argc, char** argv) {
       if (o.out.empty()) throw kd::Error("check mode needs --out FILE");
       out = run_check(o);
     }
+    if (o.mode == "train" || o.mode == "loader") out["allocator"] = tuned ? "tuned" : "default";
     std::cout << out.dump() << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "kdstudio-bench-train: " << e.what() << "\n";

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "app_theme.h"
+#include "common/allocator.h"
 #include "common/device.h"
 #include "common/version.h"
 #include "guided_tour.h"
@@ -98,6 +99,7 @@ int runApplication(int argc, char** argv) {
     QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, tourSettings->path());
     QSettings::setDefaultFormat(QSettings::NativeFormat);
   }
+  tune_allocator();
   configure_threads(0);
   applyTheme(QSettings().value("view/theme", "system").toString());
   MainWindow window;

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <opencv2/core.hpp>
 
+#include "common/allocator.h"
 #include "common/device.h"
 #include "common/error.h"
 #include "common/version.h"
@@ -39,7 +40,10 @@ int run(int argc, char** argv) {
       "  kdstudio-cli analyze --model teacher.kdmodel --data fashion-mnist\n"
       "  kdstudio-cli train --config my-experiment.json --device cuda\n"
       "See also: man kdstudio-cli, and the desktop app kdstudio.");
-  app.parse_complete_callback([&threads]() { configure_threads(threads); });
+  app.parse_complete_callback([&threads]() {
+    tune_allocator();
+    configure_threads(threads);
+  });
   try {
     app.parse(argc, argv);
     return exit_code;

@@ -1,6 +1,7 @@
 #include "data/batch_loader.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <string>
 
@@ -140,7 +141,18 @@ Batch BatchLoader::make_batch(int64_t batch_index) const {
   // order_ does not change while a batch is being made, so the index tensor can borrow it.
   const torch::Tensor rows =
       torch::from_blob(const_cast<int64_t*>(order_.data() + begin), {end - begin}, torch::kInt64);
-  torch::Tensor images = split_.images.index_select(0, rows);
+  // The images are gathered with memcpy, not index_select: worker threads must not run ATen's
+  // parallel kernels (each would start an OpenMP team competing with the training threads).
+  torch::Tensor images = torch::empty({end - begin, split_.images.size(1), split_.images.size(2),
+                                       split_.images.size(3)},
+                                      torch::kUInt8);
+  const int64_t sample_bytes = images[0].numel();
+  const uint8_t* all = split_.images.data_ptr<uint8_t>();
+  uint8_t* dst = images.data_ptr<uint8_t>();
+  for (int64_t i = begin; i < end; ++i) {
+    std::memcpy(dst + (i - begin) * sample_bytes, all + order_[static_cast<size_t>(i)] * sample_bytes,
+                static_cast<size_t>(sample_bytes));
+  }
   if (options_.augment()) {
     const uint64_t seed = mix_seed(options_.seed(), static_cast<uint64_t>(epoch_),
                                    static_cast<uint64_t>(batch_index));

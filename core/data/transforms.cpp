@@ -109,8 +109,26 @@ torch::Tensor to_normalized_float(const torch::Tensor& uint8_batch, const Channe
     scale[c] = 1.0f / (255.0f * sd);
     shift[c] = -stats.mean[c] / sd;
   }
-  // x * scale + shift == (x / 255 - mean) / std, in one pass over the float copy.
-  const auto options = torch::TensorOptions().dtype(torch::kFloat32);
+  // x * scale + shift == (x / 255 - mean) / std, in one pass. On the CPU a plain loop: the
+  // loader's worker threads call this, and an ATen kernel there would start an OpenMP team of
+  // its own that competes with the training step's threads (docs/performance.md).
+  if (uint8_batch.device().is_cpu()) {
+    const torch::Tensor in = uint8_batch.contiguous();
+    torch::Tensor out = torch::empty(in.sizes(), torch::kFloat32);
+    const int64_t plane = in.size(in.dim() - 2) * in.size(in.dim() - 1);
+    const int64_t planes = in.numel() / std::max<int64_t>(plane, 1);
+    const uint8_t* src = in.data_ptr<uint8_t>();
+    float* dst = out.data_ptr<float>();
+    for (int64_t p = 0; p < planes; ++p) {
+      const float a = scale[static_cast<size_t>(p % channels)];
+      const float b = shift[static_cast<size_t>(p % channels)];
+      const uint8_t* s = src + p * plane;
+      float* d = dst + p * plane;
+      for (int64_t i = 0; i < plane; ++i) d[i] = b + static_cast<float>(s[i]) * a;
+    }
+    return out;
+  }
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(uint8_batch.device());
   const torch::Tensor scale_t = torch::tensor(scale, options).view({channels, 1, 1});
   const torch::Tensor shift_t = torch::tensor(shift, options).view({channels, 1, 1});
   return torch::addcmul(shift_t, uint8_batch.to(torch::kFloat32), scale_t);
@@ -121,7 +139,8 @@ torch::Tensor augment_crop_flip(const torch::Tensor& uint8_batch, uint64_t seed,
               "augment_crop_flip: expected a uint8 B x C x H x W batch");
   TORCH_CHECK(padding >= 0, "augment_crop_flip: padding must not be negative");
   const torch::Tensor in = uint8_batch.contiguous();
-  torch::Tensor out = torch::zeros_like(in);
+  torch::Tensor out = torch::empty_like(in);
+  std::memset(out.data_ptr<uint8_t>(), 0, static_cast<size_t>(out.numel()));  // no ATen kernel
   const int64_t batch = in.size(0), channels = in.size(1);
   const int64_t height = in.size(2), width = in.size(3);
   const int64_t plane = height * width;

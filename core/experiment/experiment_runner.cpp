@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/allocator.h"
 #include "common/error.h"
 #include "common/version.h"
 #include "io/atomic_file.h"
@@ -197,6 +198,10 @@ TrainerSettings ExperimentRunner::trainer_settings() const {
 }
 
 ExperimentResult ExperimentRunner::run(TrainObserver* observer) {
+  // The memory the run freed goes back to the system when it ends, however it ends.
+  struct ReleaseFreeMemory {
+    ~ReleaseFreeMemory() { release_free_memory(); }
+  } release;
   const auto start = Clock::now();
   PreparedExperiment& p = *prepared_;
   const ExperimentConfig& c = p.resolved;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "common/allocator.h"
 #include "common/error.h"
 #include "data/balanced_subset.h"
 #include "data/data_spec.h"
@@ -77,6 +78,19 @@ kd::TrainerSettings settings_for(kd::Method method, int epochs) {
   s.log_every = 5;
   s.loader_workers = 1;
   return s;
+}
+
+/// Records every step and epoch report.
+class Recorder final : public kd::TrainObserver {
+ public:
+  void on_step(const kd::StepReport& r) override { steps.push_back(r); }
+  void on_epoch(const kd::EpochReport& r) override { epochs.push_back(r); }
+  std::vector<kd::StepReport> steps;
+  std::vector<kd::EpochReport> epochs;
+};
+
+bool close(double a, double b, double rel) {
+  return std::abs(a - b) <= rel * std::max(1.0, std::max(std::abs(a), std::abs(b)));
 }
 
 }  // namespace
@@ -206,6 +220,72 @@ class TestTrainer : public QObject {
     const std::vector<int64_t> absent = {data.train_indices[0] + 1 == data.train_indices[1] ? 59999 : data.train_indices[0] + 1};
     QVERIFY(contains(error_of([&] { cache.gather(torch::tensor(absent, torch::kInt64), torch::kCPU); }),
                      "missing from the teacher target cache"));
+  }
+
+  // docs/performance.md: the speed-ups (allocator settings, loader threads preparing batches
+  // ahead, cached teacher targets) must not change the numbers. The same seed trained with all
+  // of them off (glibc's allocator defaults, batches made on the training thread, the teacher run
+  // online) and all of them on gives the same loss curve, step by step, to float tolerance.
+  void optimisationsKeepTheLossCurve() {
+    QTemporaryDir dir;
+    const std::string root = dir.path().toStdString();
+    const kd::TrainData data = train_data(30, 20);  // 6 steps per epoch
+    auto teacher = kd::zoo::create_zoo_model(
+        kd::zoo::parse_zoo_spec("resnet18:channels=1,size=28,width=0.125"), 4);
+    teacher->set_training(false);
+    kd::TrainerSettings s = settings_for(kd::Method::kOurs, 2);
+    s.objective.teacher_layers = {2, 4, 6, 8};
+    s.log_every = 1;
+
+    s.loader_workers = 0;
+    Recorder plain;
+    {
+      auto student = tiny(3);
+      kd::SeedTrainer t(s, data, *student, teacher.get(), nullptr, nullptr, torch::kCPU, 3,
+                        root + "/plain");
+      t.run(&plain);
+    }
+
+#if defined(__GLIBC__)
+    QVERIFY(kd::tune_allocator() != kd::AllocatorTuning::kUnsupported);
+#endif
+    s.loader_workers = 2;
+    Recorder fast;
+    {
+      auto student = tiny(3);
+      kd::CacheOptions options;
+      options.batch_size = 64;  // not the training batch: the cache batches differently
+      const kd::TeacherRequest request = kd::DistillObjective::request_for(s.objective, *student);
+      const kd::TeacherTargetCache cache(*teacher, request, *data.train, data.stats,
+                                         data.train_indices, options);
+      kd::SeedTrainer t(s, data, *student, teacher.get(), nullptr, &cache, torch::kCPU, 3,
+                        root + "/fast");
+      t.run(&fast);
+    }
+    kd::release_free_memory();
+
+    QCOMPARE(plain.steps.size(), size_t(12));
+    QCOMPARE(fast.steps.size(), plain.steps.size());
+    for (size_t i = 0; i < plain.steps.size(); ++i) {
+      const kd::StepReport& a = plain.steps[i];
+      const kd::StepReport& b = fast.steps[i];
+      QCOMPARE(b.step, a.step);
+      QCOMPARE(b.lr, a.lr);
+      QVERIFY2(close(a.loss, b.loss, 1e-4),
+               qPrintable(QString("step %1: %2 vs %3").arg(i).arg(a.loss).arg(b.loss)));
+      QCOMPARE(b.losses.size(), a.losses.size());
+      for (size_t k = 0; k < a.losses.size(); ++k) {
+        QCOMPARE(b.losses[k].first, a.losses[k].first);
+        QVERIFY2(close(a.losses[k].second, b.losses[k].second, 1e-4), a.losses[k].first.c_str());
+      }
+    }
+    // Training moved: the curve compared is not flat.
+    QVERIFY(std::abs(plain.steps.front().loss - plain.steps.back().loss) > 1e-3);
+    QCOMPARE(fast.epochs.size(), size_t(2));
+    for (size_t e = 0; e < 2; ++e) {
+      QVERIFY(close(plain.epochs[e].test_loss, fast.epochs[e].test_loss, 1e-4));
+      QVERIFY(std::abs(plain.epochs[e].test_acc - fast.epochs[e].test_acc) <= 100.0 / 200 + 1e-9);
+    }
   }
 
   void shortTrainingBeatsChance() {
