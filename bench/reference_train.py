@@ -127,6 +127,11 @@ def train(args):
     for p in teacher.parameters() if teacher is not None else []:
         p.requires_grad_(False)
     step = Step(args.method, student, teacher, ints(args.student_layers), ints(args.teacher_layers))
+    dev = torch.device(args.device)
+    student.to(dev)
+    step.projectors.to(dev)
+    if teacher is not None:
+        teacher.to(dev)
     c, s = student.spec.channels, student.spec.size
     n = args.images or (args.warmup + args.steps) * args.batch
     g = torch.Generator().manual_seed(12345)
@@ -136,6 +141,8 @@ def train(args):
     mean = x_all.mean(dim=(0, 2, 3), keepdim=True)
     std = x_all.std(dim=(0, 2, 3), keepdim=True)
     x_all = (x_all - mean) / std
+    if dev.type == "cuda":  # page-locked, so that batches copy asynchronously
+        x_all, labels = x_all.pin_memory(), labels.pin_memory()
     params = list(student.parameters()) + list(step.projectors.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
     batches = n // args.batch
@@ -152,9 +159,13 @@ def train(args):
             t0, c0 = time.perf_counter(), time.process_time()
         idx = perm[b * args.batch:(b + 1) * args.batch]
         x, y = x_all[idx], labels[idx]
-        targets = step.teacher_outputs(x)
+        if dev.type == "cuda":
+            x, y = x.pin_memory().to(dev, non_blocking=True), y.pin_memory().to(dev, non_blocking=True)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=args.bf16):
+            targets = step.teacher_outputs(x)
         opt.zero_grad(set_to_none=True)
-        loss, parts, _ = step.losses(x, y, targets)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=args.bf16):
+            loss, parts, _ = step.losses(x, y, targets)
         loss.backward()
         opt.step()
         sched.step()
@@ -169,6 +180,8 @@ def train(args):
             "images_per_second": measured * args.batch / secs if secs > 0 else 0,
             "cpu_seconds_per_image": (c_end - c0) / (measured * args.batch) if measured else 0,
             "epoch_seconds": t_end - t_start, "torch": torch.__version__,
+            "device": str(dev), "bf16": args.bf16,
+            "peak_gpu_mib": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0,
             "last_losses": {k: float(v) for k, v in parts.items()}}
 
 
@@ -209,6 +222,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--images", type=int, default=0, help="dataset size (default (warmup+steps) x batch)")
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = torch's default)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     ap.add_argument("--lr", type=float, default=0.0075)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--check", help="recompute the losses saved by kdstudio-bench-train --mode check")

@@ -3,7 +3,7 @@
 # section of docs/performance.md (docs/performance.md explains every entry).
 #
 # Usage: bench/run_benchmarks.sh [--quick] [--out FILE] [--build DIR] [--reps N] [--threads T]
-#                                [--no-doc] [--label TEXT]
+#                                [--no-doc] [--label TEXT] [--device D]
 #   --quick    few steps and one repetition (under 5 minutes on a quiet 2-core CPU); for
 #              checking that everything runs, not for figures
 #   --out      results file (default bench/results.json)
@@ -13,6 +13,8 @@
 #   --no-doc   do not touch docs/performance.md
 #   --label    a note stored with the results and printed above the table (e.g.
 #              "preliminary, measured under load")
+#   --device   cuda (or cuda:N): the training comparisons run on the GPU on both sides, plus
+#              bf16 autocast entries; the report goes to docs/gpu.md instead (docs/gpu.md)
 #
 # Every comparison runs KD Studio ("ours", build/dev/bench/kdstudio-bench-train) and the PyTorch
 # reference (bench/reference_train.py, Debian's python3-torch) in separate processes, one after
@@ -23,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-quick=0; out=bench/results.json; build=build/dev; reps=""; threads=""; doc=1; label=""
+quick=0; out=bench/results.json; build=build/dev; reps=""; threads=""; doc=1; label=""; device=cpu
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
@@ -33,7 +35,8 @@ while (($#)); do
     --threads) threads="$2"; shift ;;
     --no-doc) doc=0 ;;
     --label) label="$2"; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --device) device="$2"; shift ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -80,8 +83,8 @@ record() {
 compare() {
   local entry="$1" rep="$2"; local -a o r
   eval "o=($3)"; eval "r=($4)"
-  local a=("$ours" --mode train --threads "$threads" "${o[@]}")
-  local b=("$py" bench/reference_train.py --threads "$threads" "${r[@]}")
+  local a=("$ours" --mode train --threads "$threads" --device "$device" "${o[@]}")
+  local b=("$py" bench/reference_train.py --threads "$threads" --device "$device" "${r[@]}")
   if ((rep % 2 == 0)); then
     record "$entry" ours "$rep" "${a[@]}"; record "$entry" reference "$rep" "${b[@]}"
   else
@@ -123,6 +126,12 @@ for ((rep = 0; rep < reps; rep++)); do
     "$C --method kd --warmup $cw --steps $cs"
   compare cifar_student "$rep" "$C --method student --warmup $cw --steps $cs" \
     "$C --method student --warmup $cw --steps $cs"
+  if [[ "$device" == cuda* ]]; then  # mixed precision on the GPU (issue 9)
+    compare cifar_ours_online_bf16 "$rep" "$C --method ours --cache off --bf16 --warmup $cw --steps $cs" \
+      "$C $RC --method ours --bf16 --warmup $cw --steps $cs"
+    compare cifar_ours_cached_bf16 "$rep" "$C --method ours --cache on --bf16 --warmup $cw --steps $cs" \
+      "$C $RC --method ours --bf16 --warmup $cw --steps $cs"
+  fi
   # 2. The Fashion-MNIST CPU demo case.
   compare fmnist_ours_online "$rep" "$F --method ours --cache off --warmup $fw --steps $fs" \
     "$F $RF --method ours --warmup $fw --steps $fs"
@@ -136,7 +145,7 @@ for ((rep = 0; rep < reps; rep++)); do
   record loader_fmnist ours "$rep" "$ours" --mode loader --threads "$threads" \
     --student "resnet9:channels=1,size=28,width=0.125" --batch 128 --augment --warmup "$lw" --steps "$ls"
   # 5. Scaling: one thread, and time per epoch as the training set grows.
-  if ((threads > 1)); then
+  if ((threads > 1)) && [[ "$device" == cpu ]]; then
     a=("$ours" --mode train --threads 1 "${fmnist[@]}" --method ours --warmup "$fw" --steps "$fs")
     b=("$py" bench/reference_train.py --threads 1 "${fmnist[@]}" --teacher-layers "$fm_t" \
        --student-layers "$fm_s" --method ours --warmup "$fw" --steps "$fs")
@@ -168,8 +177,11 @@ fi
 
 wall=$(($(date +%s) - start))
 mode=$([[ $quick == 1 ]] && echo quick || echo full)
-args=(--raw "$raw" --out "$out" --mode "$mode" --reps "$reps" --threads "$threads" --wall "$wall")
-((doc)) && args+=(--doc docs/performance.md)
+args=(--raw "$raw" --out "$out" --mode "$mode" --reps "$reps" --threads "$threads" --wall "$wall"
+      --device "$device")
+if ((doc)); then
+  [[ "$device" == cpu ]] && args+=(--doc docs/performance.md) || args+=(--doc docs/gpu.md)
+fi
 [[ -n "$label" ]] && args+=(--label "$label")
 "$py" bench/write_report.py "${args[@]}"
 echo "suite finished in ${wall} s; results in $out" >&2

@@ -19,6 +19,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#if defined(KD_BENCH_CUDA)
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
 #include "common/allocator.h"
 #include "common/device.h"
 #include "data/batch_loader.h"
@@ -65,6 +69,19 @@ std::vector<int64_t> iota(int64_t n) {
 }
 
 /// Records when step reports arrive (reports come every `log_every` steps and at the epoch end).
+/// Peak GPU memory the caching allocator handed out so far, in MiB (0 without CUDA).
+double peak_gpu_mib(const torch::Device& device) {
+#if defined(KD_BENCH_CUDA)
+  if (!device.is_cuda()) return 0;
+  // allocated_bytes[0] is the aggregate over pool types in every LibTorch 1.13-2.x.
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+  return static_cast<double>(stats.allocated_bytes[0].peak) / 1048576.0;
+#else
+  (void)device;
+  return 0;
+#endif
+}
+
 class Timer : public kd::TrainObserver {
  public:
   void on_step(const kd::StepReport& r) override {
@@ -81,8 +98,8 @@ struct Options {
   std::string mode = "train", teacher = "resnet34", student = "resnet9", method = "ours";
   int64_t batch = 128, steps = 20, warmup = 5, images = 0;
   int threads = 0, workers = 2;
-  std::string cache = "off", out, allocator = "tuned";
-  bool augment = false;
+  std::string cache = "off", out, allocator = "tuned", device = "cpu";
+  bool augment = false, bf16 = false;
   int teacher_layer_count = 4;
 };
 
@@ -124,6 +141,8 @@ json run_train(const Options& o) {
   settings.augment = o.augment;
   settings.log_every = static_cast<int>(std::max<int64_t>(o.warmup, 1));
   settings.loader_workers = o.workers;
+  settings.mixed_precision = o.bf16;
+  const torch::Device device = kd::resolve_device(o.device);
 
   std::unique_ptr<kd::TeacherTargetCache> cache;
   double cache_seconds = 0;
@@ -131,8 +150,10 @@ json run_train(const Options& o) {
     const kd::TeacherRequest request = kd::DistillObjective::request_for(settings.objective, *student);
     teacher->set_training(false);
     const auto t0 = Clock::now();
+    kd::CacheOptions cache_options;
+    cache_options.device = o.device;
     cache = std::make_unique<kd::TeacherTargetCache>(*teacher, request, train, data.stats,
-                                                     data.train_indices, kd::CacheOptions{});
+                                                     data.train_indices, cache_options);
     cache_seconds = seconds_since(t0);
   }
   const std::string dir = (std::filesystem::temp_directory_path() /
@@ -142,7 +163,7 @@ json run_train(const Options& o) {
   double epoch_seconds = 0;
   {
     kd::SeedTrainer trainer(settings, data, *student, teacher.get(), nullptr, cache.get(),
-                            torch::kCPU, 7, dir);
+                            device, 7, dir);
     const auto t0 = Clock::now();
     trainer.run(&timer);
     epoch_seconds = std::chrono::duration<double>(timer.marks.back().second - t0).count();
@@ -164,6 +185,9 @@ json run_train(const Options& o) {
           {"cache", cache ? "on" : "off"},
           {"augment", o.augment},
           {"threads", at::get_num_threads()},
+          {"device", kd::describe_device(device)},
+          {"bf16", o.bf16},
+          {"peak_gpu_mib", peak_gpu_mib(device)},
           {"images", n},
           {"warmup_steps", first.first},
           {"measured_steps", measured_steps},
@@ -262,6 +286,8 @@ int main(int argc, char** argv) {
   app.add_option("--cache", o.cache, "teacher targets cached: on or off")
       ->check(CLI::IsMember({"on", "off"}));
   app.add_flag("--augment", o.augment, "random crop and flip");
+  app.add_option("--device", o.device, "train mode: cpu, cuda or cuda:N");
+  app.add_flag("--bf16", o.bf16, "train mode: bf16 autocast (CUDA only)");
   app.add_option("--allocator", o.allocator,
                  "tuned (what kdstudio and kdstudio-cli do, kd::tune_allocator) or default (glibc's)")
       ->check(CLI::IsMember({"tuned", "default"}));

@@ -11,6 +11,10 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist
 )
+# The fuzz smoke test of scripts/run.sh test (scripts/fuzz.sh): scripts/install-deps.sh --test
+if [[ "${1:-}" == "--test" || "${1:-}" == "--dev" ]]; then
+  PACKAGES+=(clang libclang-rt-14-dev)
+fi
 # Extra tools for developers (screenshots, fixture scripts): scripts/install-deps.sh --dev
 if [[ "${1:-}" == "--dev" ]]; then
   PACKAGES+=(xvfb xauth imagemagick python3-torch python3-torchvision

@@ -3,6 +3,8 @@
 #   scripts/run.sh gui    install what is missing, build, launch KD Studio on the embedded default
 #   scripts/run.sh test   install what is missing, build, run the whole test suite
 # Extra arguments after "gui" go to kdstudio; after "test" to ctest (e.g. -L unit).
+# "test" without extra arguments then runs the fuzz smoke test: every libFuzzer target for
+# KD_FUZZ_SECONDS (default 60; 0 skips it) with AddressSanitizer and UBSan (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +15,7 @@ case "$what" in
   *) echo "usage: scripts/run.sh gui|test [args]" >&2; exit 2 ;;
 esac
 
-scripts/install-deps.sh
+if [[ "$what" == "test" ]]; then scripts/install-deps.sh --test; else scripts/install-deps.sh; fi
 jobs="$(nproc)"
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j "$jobs"
@@ -27,3 +29,6 @@ if [[ "$what" == "gui" ]]; then
   exec build/dev/app/kdstudio "$@"
 fi
 ctest --preset dev -j "$jobs" "$@"
+if [[ $# -eq 0 && "${KD_FUZZ_SECONDS:-60}" != 0 ]]; then
+  scripts/fuzz.sh "${KD_FUZZ_SECONDS:-60}"
+fi

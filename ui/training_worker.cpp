@@ -25,8 +25,10 @@ QString joined(const std::vector<int>& v) {
 }
 
 /// What the user reads about a failure: the engine's message (which says what to try; a
-/// diverged loss suggests a lower learning rate), plus advice for running out of memory.
+/// diverged loss suggests a lower learning rate and kd::OutOfMemory the batch size to try),
+/// plus advice for an allocation failure the trainer did not explain (e.g. in the teacher cache).
 QString explain(const QString& message) {
+  if (message.startsWith(QStringLiteral("out of memory on "))) return message;
   if (message.contains(QStringLiteral("out of memory"), Qt::CaseInsensitive)) {
     return QObject::tr(
                "The device ran out of memory (%1). Try a smaller batch size, mixed "

@@ -17,4 +17,21 @@ class Cancelled : public Error {
   Cancelled() : Error("cancelled") {}
 };
 
+/// The device (CUDA or CPU) could not allocate what a step needed. The message names the
+/// device and the batch size and says what to try; nothing written so far is lost.
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Whether a LibTorch or OpenCV error message reports a failed allocation (CUDA's "out of
+/// memory", the CPU allocator's "can't allocate memory" / "not enough memory").
+inline bool is_out_of_memory_message(const std::string& message) {
+  for (const char* sign : {"out of memory", "can't allocate memory", "not enough memory",
+                           "Insufficient memory"}) {
+    if (message.find(sign) != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace kd

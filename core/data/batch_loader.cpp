@@ -161,6 +161,10 @@ Batch BatchLoader::make_batch(int64_t batch_index) const {
   Batch batch;
   batch.images = to_normalized_float(images, stats_);
   batch.labels = split_.labels.index_select(0, rows);
+  if (options_.pin_memory()) {
+    batch.images = batch.images.pin_memory();
+    batch.labels = batch.labels.pin_memory();
+  }
   batch.samples = rows.clone();
   batch.index = batch_index;
   return batch;

@@ -34,6 +34,9 @@ struct LoaderOptions {
   TORCH_ARG(int, workers) = 2;
   /// Most batches prepared ahead of the consumer.
   TORCH_ARG(int, prefetch) = 4;
+  /// Put images and labels in page-locked memory (needs CUDA), so that copies to the GPU can be
+  /// asynchronous (to(device, non_blocking = true)).
+  TORCH_ARG(bool, pin_memory) = false;
 };
 
 /// One batch: normalized float32 images B x C x H x W, int64 labels B, the samples' positions

@@ -6,11 +6,13 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 
 #include "common/autocast_scope.h"
+#include "common/device.h"
 #include "common/error.h"
 #include "data/batch_loader.h"
 #include "data/seeded_random.h"
@@ -310,6 +312,38 @@ std::pair<double, double> SeedTrainer::evaluate() {
 }
 
 SeedResult SeedTrainer::run(TrainObserver* observer) {
+  try {
+    return train_epochs(observer);
+  } catch (const c10::Error& e) {  // c10::OutOfMemoryError (CUDA) and CPU allocation failures
+    const std::string detail = e.what_without_backtrace();
+    if (!is_out_of_memory_message(detail)) throw;
+    throw_out_of_memory(detail);
+  } catch (const std::bad_alloc&) {
+    throw_out_of_memory("std::bad_alloc");
+  }
+}
+
+void SeedTrainer::throw_out_of_memory(const std::string& detail) const {
+  const std::string where = device_.is_cuda() ? "the GPU (" + describe_device(device_) + ")"
+                                              : std::string("the CPU");
+  const int64_t smaller = std::max<int64_t>(1, settings_.batch_size / 2);
+  std::string kept = state_->epochs_done > 0
+                         ? "the checkpoint after epoch " + std::to_string(state_->epochs_done) +
+                               " and the run folder are kept"
+                         : "the run folder is kept";
+  std::string advice = "try a batch size of " + std::to_string(smaller);
+  if (device_.is_cuda() && !settings_.mixed_precision) advice += ", mixed precision (bf16)";
+  advice += device_.is_cuda() ? ", or the CPU" : ", or closing other programs";
+  // The first line of LibTorch's message says how much was asked for.
+  const std::string first_line = detail.substr(0, detail.find('\n')).substr(0, 240);
+  throw OutOfMemory("out of memory on " + where + " while training seed " +
+                    std::to_string(seed_) + " with batch size " +
+                    std::to_string(settings_.batch_size) + " (epoch " +
+                    std::to_string(state_->epochs_done + 1) + "): " + advice + "; " + kept +
+                    ". (" + first_line + ")");
+}
+
+SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
   const int64_t bpe = state_->batches_per_epoch;
   const int64_t total_steps = bpe * settings_.epochs;
   if (state_->epochs_done > 0 && observer) {
@@ -326,7 +360,8 @@ SeedResult SeedTrainer::run(TrainObserver* observer) {
                          .drop_last(true)
                          .augment(settings_.augment)
                          .seed(seed_)
-                         .workers(settings_.loader_workers),
+                         .workers(settings_.loader_workers)
+                         .pin_memory(device_.is_cuda()),
                      data_.train_indices);
   const TeacherRequest& request = objective_->teacher_request();
   const bool momentum_cycles = state_->one_cycle && state_->one_cycle->cycles_momentum();
@@ -351,8 +386,9 @@ SeedResult SeedTrainer::run(TrainObserver* observer) {
       }
       std::optional<Batch> batch = loader.next();
       if (!batch) break;
-      const torch::Tensor images = batch->images.to(device_);
-      const torch::Tensor labels = batch->labels.to(device_);
+      // Pinned batches on CUDA: the copies overlap the work already queued on the GPU.
+      const torch::Tensor images = batch->images.to(device_, /*non_blocking=*/true);
+      const torch::Tensor labels = batch->labels.to(device_, /*non_blocking=*/true);
       TeacherBatch targets;
       if (!request.empty()) {
         targets = cache_ ? cache_->gather(batch->samples, device_)
@@ -447,6 +483,12 @@ SeedResult summarize_history(uint64_t seed, const std::vector<EpochReport>& hist
   if (history.empty()) r.best_test_acc = 0;
   r.last_test_acc = history.empty() ? 0 : history.back().test_acc;
   return r;
+}
+
+std::string epoch_record(const EpochReport& report) { return epoch_json(report).dump(); }
+
+EpochReport parse_epoch_record(const std::string& text, int epochs) {
+  return epoch_from(json::parse(text), epochs);
 }
 
 }  // namespace kd

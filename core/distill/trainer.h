@@ -108,6 +108,12 @@ struct SeedResult {
   std::vector<EpochReport> history;
 };
 
+/// An epoch's record as one line of JSON (epochs.jsonl and the checkpoint's history hold these).
+std::string epoch_record(const EpochReport& report);
+/// Reads a record written by epoch_record(); `epochs` fills EpochReport::epochs. Throws
+/// nlohmann::json's exceptions for malformed text or missing fields.
+EpochReport parse_epoch_record(const std::string& text, int epochs);
+
 /// A NaN or Inf loss: names the component and the epoch; the last good checkpoint is kept.
 class TrainingDiverged : public Error {
  public:
@@ -129,7 +135,9 @@ class SeedTrainer {
               std::string seed_dir);
   ~SeedTrainer();
 
-  /// Runs the remaining epochs. Throws kd::Cancelled, TrainingDiverged, kd::Error.
+  /// Runs the remaining epochs. Throws kd::Cancelled, TrainingDiverged, kd::OutOfMemory (the
+  /// device could not hold a step at this batch size; the checkpoint of the last finished
+  /// epoch is kept), kd::Error.
   SeedResult run(TrainObserver* observer = nullptr);
 
   /// The objective (e.g. to evaluate after training).
@@ -140,6 +148,8 @@ class SeedTrainer {
 
  private:
   struct State;
+  SeedResult train_epochs(TrainObserver* observer);
+  [[noreturn]] void throw_out_of_memory(const std::string& detail) const;
   void restore(const std::string& path);
   void save_checkpoint();
   double lr_at(int64_t step, int epoch) const;

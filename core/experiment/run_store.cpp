@@ -64,24 +64,6 @@ int64_t latest_mtime(const fs::path& dir) {
   return latest;
 }
 
-/// One epochs.jsonl line; the fields trainer.cpp writes (epoch_json there).
-EpochReport epoch_from_line(const std::string& line, int epochs) {
-  const json j = json::parse(line);
-  EpochReport r;
-  r.epoch = j.at("epoch").get<int>();
-  r.epochs = epochs;
-  r.loss = j.at("loss").get<double>();
-  for (auto it = j.at("losses").begin(); it != j.at("losses").end(); ++it) {
-    r.losses.emplace_back(it.key(), it.value().get<double>());
-  }
-  r.train_acc = j.at("train_acc").get<double>();
-  r.test_acc = j.at("test_acc").get<double>();
-  r.test_loss = j.at("test_loss").get<double>();
-  r.lr = j.at("lr").get<double>();
-  r.seconds = j.at("seconds").get<double>();
-  return r;
-}
-
 /// The planned epochs from the run folder's resolved.json, or 0 when it cannot be read.
 int planned_epochs(const fs::path& run_dir) {
   try {
@@ -277,7 +259,7 @@ std::vector<EpochReport> read_epoch_history(const std::string& seed_dir) {
   double best = -1;
   for (size_t i = 0; i < lines.size(); ++i) {
     try {
-      EpochReport r = epoch_from_line(lines[i], epochs);
+      EpochReport r = parse_epoch_record(lines[i], epochs);
       r.best = r.test_acc > best;
       best = std::max(best, r.test_acc);
       history.push_back(std::move(r));

@@ -75,8 +75,9 @@ class TestCliBadInputs : public QObject {
 
   QString path(const QString& name) const { return m_dir.filePath(name); }
 
-  /// Runs the CLI; `fileLimit` > 0 caps the size of any file it writes (a full disk).
-  Run runCli(const QStringList& args, qint64 fileLimit = 0) const {
+  /// Runs the CLI; `fileLimit` > 0 caps the size of any file it writes (a full disk),
+  /// `memoryLimit` > 0 its address space (a machine out of memory).
+  Run runCli(const QStringList& args, qint64 fileLimit = 0, qint64 memoryLimit = 0) const {
     QProcess p;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert("KDSTUDIO_CACHE_DIR", m_dir.filePath("cache"));
@@ -88,6 +89,14 @@ class TestCliBadInputs : public QObject {
         ::getrlimit(RLIMIT_FSIZE, &r);
         r.rlim_cur = static_cast<rlim_t>(fileLimit);
         ::setrlimit(RLIMIT_FSIZE, &r);
+      });
+    }
+    if (memoryLimit > 0) {
+      p.setChildProcessModifier([memoryLimit] {
+        rlimit r{};
+        ::getrlimit(RLIMIT_AS, &r);
+        r.rlim_cur = static_cast<rlim_t>(memoryLimit);
+        ::setrlimit(RLIMIT_AS, &r);
       });
     }
     p.start(KD_CLI_PATH, args);
@@ -242,6 +251,31 @@ class TestCliBadInputs : public QObject {
     r = runCli({"export", run, "--format", "safetensors", "--out", out}, 16 * 1024);
     expectFailure(r, "cannot write " + out + ": File too large", QFileInfo(out).path());
     QVERIFY(!QFileInfo::exists(out));
+  }
+
+  /// Running out of memory in a training step (here the CPU's, under an address-space limit;
+  /// tests/core/test_gpu.cpp provokes CUDA's) is reported with the batch size to try, exits
+  /// with 1 and keeps the run folder; the same run then trains with the smaller batch.
+  void outOfMemoryDuringTraining() {
+    if (!QFileInfo::exists(kFashionDir)) QSKIP("Fashion-MNIST not installed");
+    const QString cfg = path("oom.json");
+    // 8000 images in one batch: the first convolutions' activations alone take gigabytes.
+    writeAll(cfg, configText({{"train_per_class", 800}, {"batch_size", 8000}}));
+    const QString root = path("oom-runs");
+    Run r = runCli({"--threads", "1", "train", "--config", cfg, "--out", root}, 0,
+                   qint64(3) << 30);
+    expectFailure(r, "out of memory on the CPU while training seed 0 with batch size 8000", root);
+    QVERIFY2(r.err.contains("try a batch size of 4000"), qPrintable(r.err));
+    QVERIFY2(r.err.contains("the run folder is kept"), qPrintable(r.err));
+    const QStringList runs = QDir(root).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+    QCOMPARE(runs.size(), 1);
+    const QString run = root + "/" + runs[0];
+    QVERIFY(QJsonDocument::fromJson(readAll(run + "/resolved.json")).isObject());
+    QVERIFY(!QFileInfo::exists(run + "/result.json"));
+    // Following the advice works (a smaller batch, same limit).
+    writeAll(cfg, configText({{"train_per_class", 800}, {"batch_size", 100}}));
+    r = runCli({"--threads", "1", "train", "--config", cfg, "--out", root}, 0, qint64(3) << 30);
+    QVERIFY2(r.code == 0, qPrintable(r.err));
   }
 
   /// Damage a finished run's files; resuming says which file is wrong.
