@@ -4,7 +4,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 # Findings (crash-*, leak-*, timeout-*, oom-*) are written to build/fuzz/findings/<target>/;
 # a finding must become a regression test (docs/reliability.md). Exit status 1 when any target
-# found something. Environment: JOBS (build parallelism, default 2), FUZZ_RSS_MB (default 2560).
+# found something. Environment: JOBS (build parallelism, default 2), FUZZ_RSS_MB (default 2560),
+# FUZZ_RUNS (stop a target after that many executions, e.g. 10000000, if SECONDS come later).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -36,7 +37,8 @@ for t in "${targets[@]}"; do
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
        "$build/fuzz/$t" "$corpus" -max_total_time="$seconds" -timeout=10 \
        -rss_limit_mb="${FUZZ_RSS_MB:-2560}" -malloc_limit_mb="${FUZZ_RSS_MB:-2560}" \
-       -max_len=65536 -artifact_prefix="$findings/" -print_final_stats=1 >"$log" 2>&1; then
+       -max_len=65536 -artifact_prefix="$findings/" -print_final_stats=1 \
+       ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} >"$log" 2>&1; then
     echo "   FOUND a problem: see $log and $findings/"
     status=1
   fi
