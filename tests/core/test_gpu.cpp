@@ -63,6 +63,15 @@ kd::TrainData all_of(const kd::DatasetSplit& train, const kd::DatasetSplit& test
   return t;
 }
 
+/// Settings for the student alone (cross entropy).
+kd::TrainerSettings student_alone(int epochs, int64_t batch_size) {
+  kd::TrainerSettings s;
+  s.objective.method = kd::Method::kStudent;
+  s.epochs = epochs;
+  s.batch_size = batch_size;
+  return s;
+}
+
 /// Fashion-MNIST, loaded once.
 const kd::Dataset& fashion() {
   static const kd::Dataset data = kd::load_dataset("fashion-mnist");
@@ -178,10 +187,7 @@ class TestGpu : public QObject {
     data.test_indices = kd::balanced_subset(d.test.labels, 10, 200, 1);
     auto accuracy = [&](bool bf16) {
       auto student = zoo_model("resnet9:channels=1,size=28,width=0.25", 2);
-      kd::TrainerSettings s;
-      s.objective.method = kd::Method::kStudent;
-      s.epochs = 3;
-      s.batch_size = 128;
+      kd::TrainerSettings s = student_alone(3, 128);
       s.lr = 0.01;
       s.mixed_precision = bf16;
       QTemporaryDir dir;
@@ -226,10 +232,7 @@ class TestGpu : public QObject {
     const kd::DatasetSplit train = synthetic_split(60000, 1), test = synthetic_split(16, 2);
     const kd::TrainData data = all_of(train, test);
     auto student = zoo_model("resnet34", 4);
-    kd::TrainerSettings s;
-    s.objective.method = kd::Method::kStudent;
-    s.epochs = 1;
-    s.batch_size = 60000;
+    kd::TrainerSettings s = student_alone(1, 60000);
     s.loader_workers = 0;
     QTemporaryDir dir;
     const std::string error = kdtest::error_of([&] {
