@@ -1,6 +1,8 @@
 #include "data/image_header.h"
 
 #include <algorithm>
+#include <cstring>
+#include <cctype>
 #include <fstream>
 #include <vector>
 
@@ -126,11 +128,27 @@ std::optional<ImageDims> declared_image_dims(const uint8_t* d, size_t n) {
   return std::nullopt;
 }
 
+bool has_supported_image_signature(const uint8_t* data, size_t size) {
+  auto starts = [&](const char* magic, size_t n, size_t at = 0) {
+    return size >= at + n && std::memcmp(data + at, magic, n) == 0;
+  };
+  if (starts("\x89PNG\r\n\x1a\n", 8) || starts("\xff\xd8\xff", 3) || starts("BM", 2)) return true;
+  if (starts("II*\0", 4) || starts("MM\0*", 4)) return true;
+  if (starts("RIFF", 4) && starts("WEBP", 4, 8)) return true;
+  // PNM as OpenCV recognises it: 'P', a digit 1-6, white space.
+  return size >= 3 && data[0] == 'P' && data[1] >= '1' && data[1] <= '6' &&
+         std::isspace(static_cast<unsigned char>(data[2])) != 0;
+}
+
 void check_image_header(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::vector<uint8_t> head(kHeaderBytes);
   in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
   const auto got = static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0));
+  if (!has_supported_image_signature(head.data(), got)) {
+    throw Error(path + ": not a PNG, JPEG, BMP, PNM, WebP or TIFF image (its first bytes match "
+                "none of them); convert it to one of these");
+  }
   const auto dims = declared_image_dims(head.data(), got);
   if (!dims) return;
   if (dims->width == 0 || dims->height == 0) {

@@ -20,8 +20,14 @@ struct ImageDims {
 /// too short to tell.
 std::optional<ImageDims> declared_image_dims(const uint8_t* data, size_t size);
 
-/// Throws kd::Error naming `path` when its header declares more than kMaxImagePixels pixels
-/// (or a zero size); formats it cannot read are left to the decoder.
+/// Whether `data` starts with the signature of a format the image folder reader decodes: PNG,
+/// JPEG, BMP, PNM (P1-P6), WebP or TIFF. OpenCV picks its decoder by these bytes, not by the file
+/// name, and some of its other decoders abort the process on malformed input (GDCM's DICOM
+/// reader asserts), so nothing else may reach it.
+bool has_supported_image_signature(const uint8_t* data, size_t size);
+
+/// Throws kd::Error naming `path` when it does not start with a supported signature, or its
+/// header declares more than kMaxImagePixels pixels (or a zero size).
 void check_image_header(const std::string& path);
 
 }  // namespace kd

@@ -241,6 +241,34 @@ class TestBadFiles : public QObject {
     QCOMPARE(dims->height, int64_t{37});
     kd::check_image_header(path);  // within the limit: no error
   }
+
+  /// fuzz_image's finding (fuzz/corpus/fuzz_image/regression-dicom-abort.img): bytes with
+  /// "DICM" at offset 128 sent OpenCV to GDCM's DICOM reader, which failed an assert and aborted
+  /// the process. Only the signatures of the formats we read reach the decoder now.
+  void unsupportedSignaturesNeverReachTheDecoder() {
+    const std::string crash = kdtest::fixture("../../fuzz/corpus/fuzz_image/regression-dicom-abort.img");
+    const std::string e = kdtest::error_of([&] { kd::check_image_header(crash); });
+    QVERIFY2(e.find("not a PNG, JPEG, BMP, PNM, WebP or TIFF image") != std::string::npos, e.c_str());
+    const Bytes crash_bytes = read_bytes(crash);
+    QCOMPARE(crash_bytes.size(), size_t(133));
+    QVERIFY(!kd::has_supported_image_signature(crash_bytes.data(), crash_bytes.size()));
+    // A GIF (OpenCV 4.6 has no GIF decoder) and a 128-byte preamble + "DICM" are refused too.
+    for (const std::string& text : {std::string("GIF89a\x01\x00\x01\x00"),
+                                    std::string(128, '\0') + "DICM"}) {
+      const std::string path = dir() + "/fake.png";
+      kdtest::write_bytes(path, Bytes(text.begin(), text.end()));
+      QVERIFY(kdtest::error_of([&] { kd::check_image_header(path); }).find("not a PNG") !=
+              std::string::npos);
+    }
+    // Each supported signature passes (the header checks then apply).
+    const std::vector<std::string> good = {"\x89PNG\r\n\x1a\n", "\xff\xd8\xff\xe0", "BM",
+                                           std::string("II*\0", 4), std::string("MM\0*", 4),
+                                           std::string("RIFF\x10\0\0\0WEBPVP8 ", 16), "P5\n", "P6 "};
+    for (const std::string& g : good) {
+      QVERIFY2(kd::has_supported_image_signature(reinterpret_cast<const uint8_t*>(g.data()), g.size()),
+               g.c_str());
+    }
+  }
 };
 
 QTEST_APPLESS_MAIN(TestBadFiles)

@@ -476,6 +476,9 @@ class TestDataReaders : public QObject {
     fs::remove(dir / "train/empty");
     write_file(dir / "train/cat/broken.png", {'n', 'o', 'p', 'e'});
     VERIFY_MESSAGE(error_of([&] { kd::load_image_folder(dir.string()); }), "broken.png",
+                   "not a PNG, JPEG, BMP, PNM, WebP or TIFF image");
+    write_file(dir / "train/cat/broken.png", {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 'x'});
+    VERIFY_MESSAGE(error_of([&] { kd::load_image_folder(dir.string()); }), "broken.png",
                    "cannot read or decode");
     kd::ImageFolderOptions opt;
     opt.channels = 2;
