@@ -154,6 +154,10 @@ def train(args):
     t_start = time.perf_counter()
     t0, c0 = t_start, time.process_time()
     running = 0.0
+    # The legacy profiler: the same per-operator events as kdstudio-bench-train --profile.
+    prof = torch.autograd.profiler.profile(use_kineto=False) if args.profile else None
+    if prof is not None:
+        prof.__enter__()
     for b in range(batches):
         if b == args.warmup:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -171,6 +175,9 @@ def train(args):
         sched.step()
         running += loss.item()
     t_end, c_end = time.perf_counter(), time.process_time()
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        prof.export_chrome_trace(args.profile)
     measured = batches - min(args.warmup, batches)
     secs = t_end - t0
     return {"side": "reference", "mode": "train", "method": args.method,
@@ -226,6 +233,8 @@ def main():
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     ap.add_argument("--lr", type=float, default=0.0075)
     ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--profile", help="write every operator's timing (Chrome trace) to this file "
+                    "for bench/profile_ops.py; slows the run")
     ap.add_argument("--check", help="recompute the losses saved by kdstudio-bench-train --mode check")
     args = ap.parse_args()
     if args.threads > 0:

@@ -8,6 +8,8 @@
 //           batches, or of --images images), plus the epoch's training time
 //   loader  images/s kd::BatchLoader delivers (normalized, optionally augmented batches)
 //   layers  the teacher and student layers the method pairs (for the reference script)
+//   teacher images/s of the teacher's forward to the layers the method reads (CPU), through
+//           the inference copy (BatchNorm folded, NHWC) or, with --inference-copy off, the model
 //   check   computes the loss of one batch and writes the batch, the weights and the losses to a
 //           safetensors file (reference_train.py --check recomputes them in PyTorch)
 #include <sys/resource.h>
@@ -16,8 +18,15 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+
+#include <torch/version.h>
+#if TORCH_VERSION_MAJOR == 1
+#include <torch/csrc/autograd/profiler_kineto.h>
+#define KD_BENCH_PROFILER 1
+#endif
 
 #if defined(KD_BENCH_CUDA)
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -98,9 +107,47 @@ struct Options {
   std::string mode = "train", teacher = "resnet34", student = "resnet9", method = "ours";
   int64_t batch = 128, steps = 20, warmup = 5, images = 0;
   int threads = 0, workers = 2;
-  std::string cache = "off", out, allocator = "tuned", device = "cpu";
-  bool augment = false, bf16 = false;
+  std::string cache = "off", out, allocator = "tuned", device = "cpu", profile;
+  bool augment = false, bf16 = false, inference_copy = true;
   int teacher_layer_count = 4;
+};
+
+/// --profile FILE: every ATen operator of the run (name, start, duration, thread, input shapes)
+/// as a JSON list of trace events, for bench/profile_ops.py. The profiler slows the run: use it
+/// for where the time goes, not for throughput.
+class OpProfile {
+ public:
+  explicit OpProfile(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) return;
+#if defined(KD_BENCH_PROFILER)
+    namespace tp = torch::profiler::impl;
+    torch::autograd::profiler::enableProfiler(
+        tp::ProfilerConfig(tp::ProfilerState::KINETO, /*report_input_shapes=*/true),
+        {tp::ActivityType::CPU});
+#else
+    throw kd::Error("--profile uses the profiler API of LibTorch 1.x; this build has " +
+                    std::string(TORCH_VERSION));
+#endif
+  }
+  void save() {
+    if (path_.empty()) return;
+#if defined(KD_BENCH_PROFILER)
+    const auto result = torch::autograd::profiler::disableProfiler();
+    json events = json::array();
+    for (const auto& e : result->events()) {
+      events.push_back({{"name", e.name()}, {"ph", "X"}, {"tid", e.startThreadId()},
+                        {"ts", static_cast<double>(e.startUs())},
+                        {"dur", static_cast<double>(e.durationUs())},
+                        {"shapes", e.hasShapes() ? json(e.shapes()).dump() : ""}});
+    }
+    std::ofstream out(path_);
+    out << events.dump();
+    if (!out) throw kd::Error("cannot write the profile " + path_);
+#endif
+  }
+
+ private:
+  std::string path_;
 };
 
 kd::ObjectiveSettings objective_for(const Options& o, const kd::LayeredModel& student,
@@ -141,6 +188,7 @@ json run_train(const Options& o) {
   settings.augment = o.augment;
   settings.log_every = static_cast<int>(std::max<int64_t>(o.warmup, 1));
   settings.loader_workers = o.workers;
+  settings.teacher_inference_copy = o.inference_copy;
   settings.mixed_precision = o.bf16;
   const torch::Device device = kd::resolve_device(o.device);
 
@@ -152,6 +200,7 @@ json run_train(const Options& o) {
     const auto t0 = Clock::now();
     kd::CacheOptions cache_options;
     cache_options.device = o.device;
+    cache_options.inference_copy = o.inference_copy;
     cache = std::make_unique<kd::TeacherTargetCache>(*teacher, request, train, data.stats,
                                                      data.train_indices, cache_options);
     cache_seconds = seconds_since(t0);
@@ -165,7 +214,9 @@ json run_train(const Options& o) {
     kd::SeedTrainer trainer(settings, data, *student, teacher.get(), nullptr, cache.get(),
                             device, 7, dir);
     const auto t0 = Clock::now();
+    OpProfile profile(o.profile);
     trainer.run(&timer);
+    profile.save();
     epoch_seconds = std::chrono::duration<double>(timer.marks.back().second - t0).count();
   }
   std::filesystem::remove_all(dir);
@@ -231,6 +282,31 @@ json run_loader(const Options& o) {
           {"checksum", checksum}};
 }
 
+json run_teacher_mode(const Options& o) {
+  auto student = kd::zoo::create_zoo_model(kd::zoo::parse_zoo_spec(o.student), 7);
+  auto teacher = kd::zoo::create_zoo_model(kd::zoo::parse_zoo_spec(o.teacher), 1);
+  kd::ObjectiveSettings s = objective_for(o, *student, teacher.get());
+  const kd::TeacherRequest request = kd::DistillObjective::request_for(s, *student);
+  teacher->set_training(false);
+  std::unique_ptr<kd::LayeredModel> copy =
+      o.inference_copy ? teacher->inference_copy(torch::kCPU) : nullptr;
+  kd::LayeredModel& net = copy ? *copy : *teacher;
+  const auto in = teacher->input_shape();
+  const torch::Tensor x = torch::randn({o.batch, in.channels, in.height, in.width});
+  for (int i = 0; i < o.warmup; ++i) kd::run_teacher(net, request, x);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < o.steps; ++i) kd::run_teacher(net, request, x);
+  const double secs = seconds_since(t0);
+  return {{"side", "ours"},
+          {"mode", "teacher"},
+          {"teacher", o.teacher},
+          {"batch", o.batch},
+          {"threads", at::get_num_threads()},
+          {"inference_copy", copy != nullptr},
+          {"teacher_layers", s.teacher_layers},
+          {"images_per_second", secs > 0 ? static_cast<double>(o.steps * o.batch) / secs : 0}};
+}
+
 json run_layers(const Options& o) {
   auto student = kd::zoo::create_zoo_model(kd::zoo::parse_zoo_spec(o.student), 7);
   auto teacher = kd::zoo::create_zoo_model(kd::zoo::parse_zoo_spec(o.teacher), 1);
@@ -272,8 +348,8 @@ json run_check(const Options& o) {
 int main(int argc, char** argv) {
   CLI::App app{"KD Studio training-throughput benchmark (prints one JSON line)"};
   Options o;
-  app.add_option("--mode", o.mode, "train, loader, layers or check")
-      ->check(CLI::IsMember({"train", "loader", "layers", "check"}));
+  app.add_option("--mode", o.mode, "train, loader, layers, check or teacher")
+      ->check(CLI::IsMember({"train", "loader", "layers", "check", "teacher"}));
   app.add_option("--teacher", o.teacher, "teacher zoo spec");
   app.add_option("--student", o.student, "student zoo spec");
   app.add_option("--method", o.method, "distillation method (ours, kd, student, ...)");
@@ -292,6 +368,12 @@ int main(int argc, char** argv) {
                  "tuned (what kdstudio and kdstudio-cli do, kd::tune_allocator) or default (glibc's)")
       ->check(CLI::IsMember({"tuned", "default"}));
   app.add_option("--out", o.out, "check mode: the safetensors file to write");
+  app.add_option("--inference-copy", o.inference_copy,
+                 "train and teacher modes: the online teacher runs through its inference copy "
+                 "(BatchNorm folded, NHWC on the CPU): 1 (default) or 0");
+  app.add_option("--profile", o.profile,
+                 "train mode: write every operator's timing to this JSON file "
+                 "(bench/profile_ops.py reads it)");
   CLI11_PARSE(app, argc, argv);
   try {
     const bool tuned = o.allocator == "tuned" && kd::tune_allocator() == kd::AllocatorTuning::kApplied;
@@ -300,6 +382,7 @@ int main(int argc, char** argv) {
     if (o.mode == "train") out = run_train(o);
     if (o.mode == "loader") out = run_loader(o);
     if (o.mode == "layers") out = run_layers(o);
+    if (o.mode == "teacher") out = run_teacher_mode(o);
     if (o.mode == "check") {
       if (o.out.empty()) throw kd::Error("check mode needs --out FILE");
       out = run_check(o);

@@ -102,7 +102,7 @@ torch::Tensor feature_pair_loss(const torch::Tensor& projected_student,
   require(projected_student.sizes() == teacher.sizes(),
           "projected student and teacher features differ in shape after alignment",
           projected_student, teacher);
-  return (projected_student - teacher).pow(2).mean();
+  return torch::mse_loss(projected_student, teacher);
 }
 
 torch::Tensor similarity_preserving_loss(const torch::Tensor& student_feat,

@@ -142,8 +142,11 @@ TeacherTargetCache::TeacherTargetCache(LayeredModel& teacher, const TeacherReque
   const torch::Device device(options.device);
   teacher.set_training(false);
   teacher.to(device);
+  const std::unique_ptr<LayeredModel> copy =
+      options.inference_copy ? teacher.inference_copy(device) : nullptr;
+  LayeredModel& net = copy ? *copy : teacher;
   const int64_t n = static_cast<int64_t>(indices.size());
-  const auto shapes = target_shapes(teacher, request);
+  const auto shapes = target_shapes(net, request);
   for (size_t i = 0; i < request.layers.size(); ++i) features_.push_back(allocate(with_batch(n, shapes[i])));
   if (request.logits) logits_ = allocate(with_batch(n, shapes.back()));
   row_of_ = torch::full({split.labels.size(0)}, -1, torch::kInt64);
@@ -157,7 +160,7 @@ TeacherTargetCache::TeacherTargetCache(LayeredModel& teacher, const TeacherReque
     const torch::Tensor rows = all.slice(0, begin, end);
     const torch::Tensor images =
         to_normalized_float(split.images.index_select(0, rows), stats).to(device);
-    TeacherBatch t = run_teacher(teacher, request, images);
+    TeacherBatch t = run_teacher(net, request, images);
     for (size_t i = 0; i < features_.size(); ++i) {
       features_[i].slice(0, begin, end).copy_(t.features[i].to(torch::kCPU));
     }

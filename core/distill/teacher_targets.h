@@ -50,6 +50,7 @@ struct CacheOptions {
   std::string disk_dir;         ///< folder for the disk file (deleted when the cache goes)
   int64_t batch_size = 256;     ///< teacher batch while filling
   std::string device = "cpu";   ///< where the teacher runs while filling
+  bool inference_copy = true;   ///< fill through LayeredModel::inference_copy when it has one
 };
 
 /// Teacher targets for a fixed set of training samples, computed once. Memory storage keeps

@@ -187,6 +187,8 @@ SeedTrainer::SeedTrainer(TrainerSettings settings, const TrainData& data, Layere
   if (teacher_) {
     teacher_->to(device_);
     teacher_->set_training(false);
+    // Only the online teacher needs it; the cache ran its own.
+    if (settings_.teacher_inference_copy && !cache_) teacher_copy_ = teacher_->inference_copy(device_);
   }
   std::vector<torch::Tensor> params = student_.parameters();
   for (auto& p : objective_->parameters()) params.push_back(p);
@@ -392,7 +394,7 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
       TeacherBatch targets;
       if (!request.empty()) {
         targets = cache_ ? cache_->gather(batch->samples, device_)
-                         : run_teacher(*teacher_, request, images);
+                         : run_teacher(teacher_copy_ ? *teacher_copy_ : *teacher_, request, images);
       }
       lr = lr_at(state_->step, epoch);
       apply_lr(*optimizer_, lr);

@@ -86,6 +86,9 @@ struct TrainerSettings {
   int log_every = 10;
   bool mixed_precision = false;  ///< bf16 autocast (CUDA only)
   int loader_workers = 2;
+  /// Runs the online teacher through LayeredModel::inference_copy (BatchNorm folded; NHWC on
+  /// the CPU): the same targets to float rounding, computed faster.
+  bool teacher_inference_copy = true;
 };
 
 /// The data a seed trains and evaluates on (shared by all seeds).
@@ -158,6 +161,7 @@ class SeedTrainer {
   const TrainData& data_;
   LayeredModel& student_;
   LayeredModel* teacher_;
+  std::unique_ptr<LayeredModel> teacher_copy_;  ///< the faster inference copy, when there is one
   const TeacherTargetCache* cache_;
   torch::Device device_;
   uint64_t seed_;

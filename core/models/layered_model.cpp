@@ -48,6 +48,10 @@ std::vector<torch::Tensor> LayeredModel::features(const torch::Tensor& x,
   return out;
 }
 
+std::unique_ptr<LayeredModel> LayeredModel::inference_copy(const torch::Device&) {
+  return nullptr;
+}
+
 int64_t LayeredModel::parameter_count() {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,14 @@ class LayeredModel {
   virtual void to(const torch::Device& device) = 0;
   /// Total trainable parameter count.
   int64_t parameter_count();
+
+  /// A separate copy of this model for frozen, eval-mode inference on `device` (what a
+  /// distillation teacher does): BatchNorm folded into the convolution before it and, on the
+  /// CPU, weights and activations in channels-last layout. Every layer's output equals this
+  /// model's in eval mode to float rounding. nullptr when there is nothing to gain (a model
+  /// without BatchNorm) or the model cannot be rebuilt (imported TorchScript). The copy holds
+  /// its own weights: later changes to this model do not reach it.
+  virtual std::unique_ptr<LayeredModel> inference_copy(const torch::Device& device);
 
  protected:
   /// Throws kd::Error naming the model when `layer` is not a valid index.

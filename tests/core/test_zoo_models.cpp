@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "models/zoo/layer_blocks.h"
 #include "models/zoo/zoo_builder.h"
 
 using kd::zoo::create_zoo_model;
@@ -146,6 +147,85 @@ class TestZooModels : public QObject {
       QVERIFY(torch::allclose(feats[l], model->forward_to(x, l)));
       QVERIFY(torch::allclose(model->forward_from(feats[l], l), logits, 1e-5, 1e-6));
     }
+  }
+
+  // Folding by hand: conv weight 2, BatchNorm gamma 3, beta 0.5, mean 1, var + eps 4, so the
+  // scale is 3 / 2: folded weight 3, bias (0 - 1) * 1.5 + 0.5 = -1; input 5 gives 14 both ways.
+  void foldBatchNormHandComputed() {
+    kd::zoo::ConvBnActImpl block(1, 1, 1, 1, kd::zoo::Activation::kNone);
+    torch::NoGradGuard no_grad;
+    auto named = block.named_parameters();
+    auto buffers = block.named_buffers();
+    named["conv.weight"].fill_(2.0);
+    named["bn.weight"].fill_(3.0);
+    named["bn.bias"].fill_(0.5);
+    buffers["bn.running_mean"].fill_(1.0);
+    buffers["bn.running_var"].fill_(4.0 - 1e-5);  // BatchNorm2d's default eps
+    block.eval();
+    const torch::Tensor x = torch::full({1, 1, 1, 1}, 5.0);
+    QCOMPARE(block.forward(x).item<double>(), 14.0);
+    QVERIFY(block.fold_batch_norm());
+    QCOMPARE(named["conv.weight"].item<double>(), 3.0);
+    auto* conv = block.modules(false)[0]->as<torch::nn::Conv2dImpl>();
+    QVERIFY(conv != nullptr);
+    QCOMPARE(conv->bias.item<double>(), -1.0);
+    QCOMPARE(block.forward(x).item<double>(), 14.0);
+  }
+
+  // The inference copy (BatchNorm folded, NHWC on the CPU) gives every layer's eval-mode output
+  // and the logits to float rounding, for each architecture with BatchNorm, and is independent
+  // of the model it came from.
+  void inferenceCopyMatchesEvalMode_data() {
+    QTest::addColumn<QString>("spec");
+    QTest::newRow("resnet9") << "resnet9:channels=1,size=28,width=0.125";
+    QTest::newRow("resnet18 (shortcut convs)") << "resnet18:channels=1,size=28,width=0.125";
+    QTest::newRow("vgg11_bn (conv bias)") << "vgg11_bn:channels=1,size=28,width=0.125";
+    QTest::newRow("mobilenetv2") << "mobilenetv2:width=0.25";
+  }
+
+  void inferenceCopyMatchesEvalMode() {
+    QFETCH(QString, spec);
+    auto model = create_zoo_model(parse_zoo_spec(spec.toStdString()), 7);
+    torch::NoGradGuard no_grad;
+    // Statistics and affine terms away from the initial 0/1, or folding would change nothing.
+    torch::manual_seed(2);
+    for (auto& [name, t] : model->named_state()) {
+      const bool bn = name.find("running_var") != std::string::npos ||
+                      (t.dim() == 1 && name.find("weight") != std::string::npos);
+      if (name.find("running_mean") != std::string::npos || (t.dim() == 1 && name.ends_with("bias"))) {
+        t.copy_(torch::randn_like(t) * 0.3);
+      } else if (bn && t.is_floating_point()) {
+        t.copy_(torch::rand_like(t) + 0.5);
+      }
+    }
+    model->set_training(false);
+    auto copy = model->inference_copy(torch::kCPU);
+    QVERIFY(copy != nullptr);
+    QCOMPARE(copy->num_layers(), model->num_layers());
+    const auto in = model->input_shape();
+    const torch::Tensor x = torch::randn({4, in.channels, in.height, in.width});
+    std::vector<int> all;
+    for (int l = 0; l < model->num_layers(); ++l) all.push_back(l);
+    torch::Tensor logits, copy_logits;
+    const auto want = model->features(x, all, &logits);
+    const auto got = copy->features(x, all, &copy_logits);
+    for (size_t l = 0; l < all.size(); ++l) {
+      const double scale = want[l].abs().max().item<double>();
+      QVERIFY2(torch::allclose(got[l], want[l], 1e-4, 1e-5 * scale),
+               qPrintable(QString("layer %1 differs by %2").arg(l).arg(
+                   (got[l] - want[l]).abs().max().item<double>())));
+    }
+    QVERIFY(torch::allclose(copy_logits, logits, 1e-4, 1e-5 * logits.abs().max().item<double>()));
+    // The model itself is untouched (layout and values), and the copy does not follow it.
+    for (const auto& p : model->parameters()) QVERIFY(p.is_contiguous());
+    QVERIFY(torch::equal(model->forward(x), logits));
+    for (auto& p : model->parameters()) p.zero_();
+    QVERIFY(torch::equal(copy->forward(x), copy_logits));
+  }
+
+  void inferenceCopyOfModelWithoutBatchNormIsNull() {
+    auto vit = create_zoo_model(parse_zoo_spec("vit_ett:width=0.25"), 7);
+    QVERIFY(vit->inference_copy(torch::kCPU) == nullptr);
   }
 
   void initSeedIsDeterministic() {

@@ -55,6 +55,19 @@ torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t str
 
 }  // namespace
 
+void fold_batch_norm_into(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn) {
+  torch::NoGradGuard no_grad;
+  const auto opts = conv.weight.options();
+  const torch::Tensor scale =
+      bn.weight.to(torch::kDouble) / (bn.running_var.to(torch::kDouble) + bn.options.eps()).sqrt();
+  const torch::Tensor shift = conv.bias.defined() ? conv.bias.to(torch::kDouble) : torch::zeros_like(scale);
+  const torch::Tensor bias =
+      (shift - bn.running_mean.to(torch::kDouble)) * scale + bn.bias.to(torch::kDouble);
+  conv.weight.set_data((conv.weight.to(torch::kDouble) * scale.reshape({-1, 1, 1, 1})).to(opts));
+  // The convolution's forward reads the `bias` member; a conv built without one gets it here.
+  conv.bias = bias.to(opts);
+}
+
 ConvBnActImpl::ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride,
                              Activation act, int64_t groups, bool pool_first, bool bias)
     : act_(act), pool_first_(pool_first) {
@@ -64,7 +77,13 @@ ConvBnActImpl::ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t st
 
 torch::Tensor ConvBnActImpl::forward(torch::Tensor x) {
   if (pool_first_) x = max_pool2_ceil(x);
-  return activate(bn_(conv_(x)), act_);
+  torch::Tensor y = conv_(x);
+  return activate(folded_ ? y : bn_(y), act_);
+}
+
+bool ConvBnActImpl::fold_batch_norm() {
+  if (!folded_) fold_batch_norm_into(*conv_, *bn_);
+  return folded_ = true;
 }
 
 std::string ConvBnActImpl::kind() const {
@@ -84,10 +103,26 @@ BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
 }
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
+  if (folded_) {
+    const torch::Tensor identity =
+        downsample_ ? downsample_->ptr(0)->as<torch::nn::Conv2dImpl>()->forward(x) : x;
+    return torch::relu(conv2_(torch::relu(conv1_(x))) + identity);
+  }
   torch::Tensor identity = downsample_ ? downsample_->forward(x) : x;
   torch::Tensor y = torch::relu(bn1_(conv1_(x)));
   y = bn2_(conv2_(y));
   return torch::relu(y + identity);
+}
+
+bool BasicBlockImpl::fold_batch_norm() {
+  if (folded_) return true;
+  fold_batch_norm_into(*conv1_, *bn1_);
+  fold_batch_norm_into(*conv2_, *bn2_);
+  if (downsample_) {
+    fold_batch_norm_into(*downsample_->ptr(0)->as<torch::nn::Conv2dImpl>(),
+                         *downsample_->ptr(1)->as<torch::nn::BatchNorm2dImpl>());
+  }
+  return folded_ = true;
 }
 
 InvertedResidualImpl::InvertedResidualImpl(int64_t in, int64_t out, int64_t stride,
@@ -105,8 +140,23 @@ InvertedResidualImpl::InvertedResidualImpl(int64_t in, int64_t out, int64_t stri
 }
 
 torch::Tensor InvertedResidualImpl::forward(torch::Tensor x) {
-  torch::Tensor y = conv_->forward(x);
+  torch::Tensor y;
+  if (folded_) {  // the trailing BatchNorm2d lives in the conv before it
+    y = x;
+    for (auto it = conv_->begin(); it + 1 != conv_->end(); ++it) y = it->forward(y);
+  } else {
+    y = conv_->forward(x);
+  }
   return use_residual_ ? x + y : y;
+}
+
+bool InvertedResidualImpl::fold_batch_norm() {
+  if (folded_) return true;
+  const size_t n = conv_->size();
+  for (size_t i = 0; i + 2 < n; ++i) conv_->ptr(i)->as<ConvBnActImpl>()->fold_batch_norm();
+  fold_batch_norm_into(*conv_->ptr(n - 2)->as<torch::nn::Conv2dImpl>(),
+                       *conv_->ptr(n - 1)->as<torch::nn::BatchNorm2dImpl>());
+  return folded_ = true;
 }
 
 torch::Tensor PoolFlattenImpl::forward(torch::Tensor x) {

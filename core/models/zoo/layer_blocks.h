@@ -17,7 +17,16 @@ class LayerBlockImpl : public torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor x) = 0;
   /// Short description shown in layer tables, e.g. "Conv2d+BatchNorm2d+ReLU".
   virtual std::string kind() const = 0;
+  /// For a frozen copy that only ever runs in eval mode (a distillation teacher): merges every
+  /// BatchNorm into the convolution before it and skips the BatchNorm from then on. Outputs stay
+  /// those of eval mode up to float rounding; the block must not be trained afterwards.
+  /// Returns whether anything was folded.
+  virtual bool fold_batch_norm() { return false; }
 };
+
+/// Merges eval-mode `bn` into `conv` (weight scaled per output channel, bias added or updated),
+/// computed in double precision: conv then bn == the updated conv, to float rounding.
+void fold_batch_norm_into(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
 
 /// Applies an Activation.
 torch::Tensor activate(const torch::Tensor& x, Activation act);
@@ -30,12 +39,14 @@ class ConvBnActImpl : public LayerBlockImpl {
                 int64_t groups = 1, bool pool_first = false, bool bias = false);
   torch::Tensor forward(torch::Tensor x) override;
   std::string kind() const override;
+  bool fold_batch_norm() override;
 
  private:
   torch::nn::Conv2d conv_{nullptr};
   torch::nn::BatchNorm2d bn_{nullptr};
   Activation act_;
   bool pool_first_;
+  bool folded_ = false;
 };
 
 /// ResNet basic block: two 3x3 convs with BN, identity or 1x1-conv shortcut, ReLU after the sum.
@@ -44,11 +55,13 @@ class BasicBlockImpl : public LayerBlockImpl {
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride);
   torch::Tensor forward(torch::Tensor x) override;
   std::string kind() const override { return "BasicBlock"; }
+  bool fold_batch_norm() override;
 
  private:
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   torch::nn::Sequential downsample_{nullptr};
+  bool folded_ = false;
 };
 
 /// MobileNetV2 inverted residual: 1x1 expand (if t > 1), 3x3 depthwise, 1x1 linear projection;
@@ -58,10 +71,12 @@ class InvertedResidualImpl : public LayerBlockImpl {
   InvertedResidualImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio);
   torch::Tensor forward(torch::Tensor x) override;
   std::string kind() const override { return "InvertedResidual"; }
+  bool fold_batch_norm() override;
 
  private:
   torch::nn::Sequential conv_{nullptr};
   bool use_residual_;
+  bool folded_ = false;
 };
 
 /// [optional MaxPool2d(2, ceil)] or global average pool, then Flatten: (B,C,H,W) -> (B,C*H*W).

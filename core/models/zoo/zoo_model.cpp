@@ -1,6 +1,9 @@
 #include "models/zoo/zoo_model.h"
 
+#include <map>
+
 #include "common/error.h"
+#include "models/zoo/zoo_builder.h"
 
 namespace kd::zoo {
 
@@ -42,6 +45,9 @@ ZooModel::ZooModel(ZooSpec spec, ZooNetwork net, int head_start)
 
 torch::Tensor ZooModel::forward_range(const torch::Tensor& x, int first, int last) {
   torch::Tensor h = x;
+  if (channels_last_input_ && first <= 0 && last >= 0 && h.dim() == 4) {
+    h = h.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
   for (int l = std::max(first, 0); l <= last; ++l) {
     h = net_->blocks.at(static_cast<size_t>(l))->forward(h);
   }
@@ -50,6 +56,28 @@ torch::Tensor ZooModel::forward_range(const torch::Tensor& x, int first, int las
 
 torch::Tensor ZooModel::forward_tail(const torch::Tensor& x) {
   return net_->classifier->forward(x);
+}
+
+std::unique_ptr<LayeredModel> ZooModel::inference_copy(const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  std::unique_ptr<ZooModel> copy = create_zoo_model(spec_);
+  std::map<std::string, torch::Tensor> mine;
+  for (auto& [name, t] : named_state()) mine.emplace(name, t);
+  for (auto& [name, t] : copy->named_state()) t.copy_(mine.at(name));
+  copy->set_training(false);
+  copy->to(device);  // first: the folded biases are plain members that to() would not move
+  bool folded = false;
+  for (const auto& block : copy->net_->blocks) folded = block->fold_batch_norm() || folded;
+  if (!folded) return nullptr;
+  if (device.is_cpu()) {
+    // oneDNN runs NHWC convolutions without reordering activations on every call. Not applied
+    // on CUDA, where it is unmeasured (docs/gpu.md).
+    for (auto& p : copy->net_->parameters()) {
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+    copy->channels_last_input_ = true;
+  }
+  return copy;
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> ZooModel::named_state() {

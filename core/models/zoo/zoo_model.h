@@ -48,6 +48,7 @@ class ZooModel final : public LayeredModel {
   std::vector<std::pair<std::string, torch::Tensor>> named_state() override;
   void set_training(bool on) override { net_->train(on); }
   void to(const torch::Device& device) override { net_->to(device); }
+  std::unique_ptr<LayeredModel> inference_copy(const torch::Device& device) override;
 
   /// The spec it was built from.
   const ZooSpec& spec() const { return spec_; }
@@ -59,6 +60,7 @@ class ZooModel final : public LayeredModel {
   ZooNetwork net_;
   int head_start_;
   std::vector<LayerInfo> layers_;
+  bool channels_last_input_ = false;
 };
 
 }  // namespace kd::zoo
