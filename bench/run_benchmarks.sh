@@ -3,7 +3,7 @@
 # section of docs/performance.md (docs/performance.md explains every entry).
 #
 # Usage: bench/run_benchmarks.sh [--quick] [--out FILE] [--build DIR] [--reps N] [--threads T]
-#                                [--no-doc] [--label TEXT] [--device D]
+#                                [--no-doc] [--label TEXT] [--device D] [--only REGEX]
 #   --quick    few steps and one repetition (under 5 minutes on a quiet 2-core CPU); for
 #              checking that everything runs, not for figures
 #   --out      results file (default bench/results.json)
@@ -15,6 +15,9 @@
 #              "preliminary, measured under load")
 #   --device   cuda (or cuda:N): the training comparisons run on the GPU on both sides, plus
 #              bf16 autocast entries; the report goes to docs/gpu.md instead (docs/gpu.md)
+#   --only     run only the entries whose name matches this bash regular expression (e.g.
+#              '^fmnist_(ours|student)'; "analysis" and "gui" name those benchmarks); the other
+#              entries of the results file are kept, with their date in the table
 #
 # Every comparison runs KD Studio ("ours", build/dev/bench/kdstudio-bench-train) and the PyTorch
 # reference (bench/reference_train.py, Debian's python3-torch) in separate processes, one after
@@ -26,6 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0; out=bench/results.json; build=build/dev; reps=""; threads=""; doc=1; label=""; device=cpu
+only=""
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
@@ -36,7 +40,8 @@ while (($#)); do
     --no-doc) doc=0 ;;
     --label) label="$2"; shift ;;
     --device) device="$2"; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --only) only="$2"; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -67,9 +72,13 @@ layers() {
 read -r cifar_t cifar_s < <(layers "${cifar[@]}")
 read -r fm_t fm_s < <(layers "${fmnist[@]}")
 
+# wanted ENTRY: whether --only lets it run.
+wanted() { [[ -z "$only" || "$1" =~ $only ]]; }
+
 # record ENTRY SIDE REP COMMAND...: runs the command, stores its JSON line tagged.
 record() {
   local entry="$1" side="$2" rep="$3"; shift 3
+  wanted "$entry" || return 0
   local line
   echo "[$(date +%T)] $entry / $side (rep $rep)" >&2
   if ! line="$("$@" | grep '^{' | tail -1)" || [[ -z "$line" ]]; then
@@ -159,7 +168,7 @@ for ((rep = 0; rep < reps; rep++)); do
 done
 
 # 4. The layer-analysis and GUI benchmarks, collected.
-if [[ -x "$build/bench/kdstudio-bench-analysis" ]]; then
+if [[ -x "$build/bench/kdstudio-bench-analysis" ]] && wanted analysis; then
   echo "[$(date +%T)] analysis bench ($an_a / $an_b per class)" >&2
   bench/run_analysis_bench.sh "$build" "$an_a" "$an_b" 1 | grep '^{' |
     while read -r line; do
@@ -167,7 +176,7 @@ if [[ -x "$build/bench/kdstudio-bench-analysis" ]]; then
       printf '{"entry":"analysis","side":"%s","rep":0,"result":%s}\n' "$mode" "$line" >>"$raw"
     done || echo "  analysis bench FAILED" >&2
 fi
-if [[ -x "$build/bench/kdstudio-bench-gui" ]] && command -v xvfb-run >/dev/null; then
+if [[ -x "$build/bench/kdstudio-bench-gui" ]] && command -v xvfb-run >/dev/null && wanted gui; then
   echo "[$(date +%T)] GUI bench" >&2
   # shellcheck disable=SC2086
   line="$(xvfb-run -a "$build/bench/kdstudio-bench-gui" $gui_opts 2>/dev/null | grep '^{' | tail -1)" || true
@@ -183,5 +192,6 @@ if ((doc)); then
   [[ "$device" == cpu ]] && args+=(--doc docs/performance.md) || args+=(--doc docs/gpu.md)
 fi
 [[ -n "$label" ]] && args+=(--label "$label")
+[[ -n "$only" && -f "$out" ]] && args+=(--merge "$out")
 "$py" bench/write_report.py "${args[@]}"
 echo "suite finished in ${wall} s; results in $out" >&2
