@@ -177,7 +177,8 @@ class TestBadFiles : public QObject {
     QTest::addColumn<QString>("file");
     QTest::addColumn<QString>("expected");
     // PNG: signature, IHDR of 100000 x 100000 (CRC not checked before the size is).
-    QByteArray png("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\x01\x86\xa0\0\x01\x86\xa0\x08\x02\0\0\0", 33);
+    // 29 bytes written out; the CRC's 4 bytes come from the zeros appended.
+    QByteArray png("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\x01\x86\xa0\0\x01\x86\xa0\x08\x02\0\0\0", 29);
     png.append(64, '\0');
     QTest::newRow("png 100000 x 100000") << png << "huge.png" << "100000 x 100000 pixels";
     // JPEG: SOI, SOF0 of 60000 x 60000.
@@ -198,7 +199,8 @@ class TestBadFiles : public QObject {
                     "\0\x01\x04\0\x01\0\0\0\x40\x9c\0\0"
                     "\x01\x01\x04\0\x01\0\0\0\x40\x9c\0\0", 34);
     QTest::newRow("tiff 40000 x 40000") << tiff << "huge.tif" << "40000 x 40000 pixels";
-    QByteArray zero("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\0\0\0\0\x10\x08\x02\0\0\0", 33);
+    QByteArray zero("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\0\0\0\0\x10\x08\x02\0\0\0", 29);
+    zero.append(4, '\0');  // the CRC
     QTest::newRow("png of zero width") << zero << "zero.png" << "declares a zero size";
   }
 
