@@ -29,10 +29,16 @@ void styleAxis(QCPAxis* axis, const QColor& fg, const QColor& grid) {
   axis->grid()->setZeroLinePen(QPen(grid, 1, Qt::SolidLine));
 }
 
+/// Found among the plot's children by this name (the class has no meta-object of its own, so
+/// findChild<PaletteFollower*> would match any child: UBSan caught that downcast).
+constexpr const char* kPaletteFollowerName = "kd_palette_follower";
+
 /// Re-applies the plot theme whenever the plot's palette changes (light/dark switch).
 class PaletteFollower : public QObject {
  public:
-  explicit PaletteFollower(QCustomPlot* plot) : QObject(plot), plot_(plot) {}
+  explicit PaletteFollower(QCustomPlot* plot) : QObject(plot), plot_(plot) {
+    setObjectName(kPaletteFollowerName);
+  }
   bool eventFilter(QObject* watched, QEvent* event) override {
     if (watched == plot_ && event->type() == QEvent::PaletteChange) applyPlotTheme(plot_);
     return false;
@@ -59,7 +65,7 @@ QColor classColor(int index) {
 QColor seriesColor(int index) { return classColor(index); }
 
 void applyPlotTheme(QCustomPlot* plot) {
-  if (!plot->findChild<PaletteFollower*>(QString(), Qt::FindDirectChildrenOnly)) {
+  if (!plot->findChild<QObject*>(kPaletteFollowerName, Qt::FindDirectChildrenOnly)) {
     plot->installEventFilter(new PaletteFollower(plot));
   }
   const QPalette pal = plot->palette();
