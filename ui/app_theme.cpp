@@ -1,6 +1,8 @@
 #include "app_theme.h"
 
 #include <QApplication>
+#include <QEvent>
+#include <QLabel>
 #include <QPalette>
 #include <QStyle>
 #include <QStyleFactory>
@@ -51,7 +53,57 @@ QPalette lightPalette() {
   return p;
 }
 
+/// Object name of the filter styleAsError() installs (found by name, not by type: the class has
+/// no meta-object of its own).
+constexpr const char* kErrorFollowerName = "kd_error_color_follower";
+
+/// Re-colors an error label whenever its palette changes.
+class ErrorColorFollower : public QObject {
+ public:
+  explicit ErrorColorFollower(QLabel* label) : QObject(label), label_(label) {
+    setObjectName(kErrorFollowerName);
+  }
+  void apply() {
+    const QColor want = errorColor(label_->palette());
+    if (label_->palette().color(QPalette::WindowText) == want) return;  // also ends the recursion
+    QPalette p = label_->palette();
+    p.setColor(QPalette::WindowText, want);
+    p.setColor(QPalette::Text, want);
+    label_->setPalette(p);
+  }
+  bool eventFilter(QObject* watched, QEvent* event) override {
+    if (watched == label_ && (event->type() == QEvent::PaletteChange ||
+                              event->type() == QEvent::ApplicationPaletteChange)) {
+      apply();
+    }
+    return false;
+  }
+
+ private:
+  QLabel* label_;
+};
+
 }  // namespace
+
+bool isDark(const QPalette& palette) { return palette.color(QPalette::Window).lightness() < 128; }
+
+QColor errorColor(const QPalette& palette) {
+  return isDark(palette) ? QColor(0xff, 0x8a, 0x80) : QColor(0xc6, 0x28, 0x28);
+}
+
+QColor warningColor(const QPalette& palette) {
+  return isDark(palette) ? QColor(0xff, 0xc1, 0x07) : QColor(0x8a, 0x4f, 0x00);
+}
+
+void styleAsError(QLabel* label) {
+  auto* follower = static_cast<ErrorColorFollower*>(
+      label->findChild<QObject*>(kErrorFollowerName, Qt::FindDirectChildrenOnly));
+  if (!follower) {
+    follower = new ErrorColorFollower(label);
+    label->installEventFilter(follower);
+  }
+  follower->apply();
+}
 
 QStringList themeNames() { return {QStringLiteral("system"), QStringLiteral("light"), QStringLiteral("dark")}; }
 

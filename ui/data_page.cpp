@@ -1,5 +1,7 @@
 #include "data_page.h"
 
+#include <QComboBox>
+#include <QEvent>
 #include <QFileDialog>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -13,13 +15,42 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include "app_theme.h"
 #include "guarded_call.h"
 #include "data/data_spec.h"
 #include "sample_grid.h"
 
 namespace kd::ui {
 
+QStringList DataPage::kinds() {
+  return {QStringLiteral("fashion-mnist"), QStringLiteral("mnist"),    QStringLiteral("idx"),
+          QStringLiteral("cifar10"),       QStringLiteral("cifar100"), QStringLiteral("cifar100-coarse"),
+          QStringLiteral("folder")};
+}
+
+QString DataPage::specFor(const QString& kind, const QString& folder) {
+  if (kind == QLatin1String("fashion-mnist") && folder.isEmpty()) return kind;
+  if (kind == QLatin1String("cifar100-coarse")) {
+    return QStringLiteral("cifar100:%1?labels=coarse").arg(folder);
+  }
+  return QStringLiteral("%1:%2").arg(kind, folder);
+}
+
 DataPage::DataPage(QWidget* parent) : QWidget(parent) {
+  kind_ = new QComboBox;
+  kind_->setObjectName(QStringLiteral("datasetKind"));
+  kind_->setToolTip(tr("Open a dataset of this kind: Fashion-MNIST loads at once, the others ask "
+                       "for the folder holding the files"));
+  const QStringList titles = {tr("Fashion-MNIST (installed)"),
+                              tr("MNIST (IDX files)…"),
+                              tr("Other IDX files…"),
+                              tr("CIFAR-10 (binary version)…"),
+                              tr("CIFAR-100, fine labels…"),
+                              tr("CIFAR-100, coarse labels…"),
+                              tr("Image folder or Tiny-ImageNet…")};
+  const QStringList keys = kinds();
+  for (int i = 0; i < keys.size(); ++i) kind_->addItem(titles.value(i), keys[i]);
+  connect(kind_, &QComboBox::activated, this, &DataPage::kindActivated);
   spec_ = new QLineEdit(QStringLiteral("fashion-mnist"));
   spec_->setToolTip(QString::fromStdString(data_spec_help()));
   spec_->setPlaceholderText(tr("fashion-mnist, mnist:DIR, idx:DIR, cifar10:DIR, cifar100:DIR, folder:DIR"));
@@ -35,7 +66,7 @@ DataPage::DataPage(QWidget* parent) : QWidget(parent) {
   summary_->setWordWrap(true);
   error_ = new QLabel;
   error_->setWordWrap(true);
-  error_->setStyleSheet(QStringLiteral("color: #c62828;"));
+  styleAsError(error_);
   error_->hide();
   classes_ = new QTableWidget(0, 3);
   classes_->setHorizontalHeaderLabels({tr("Class"), tr("Train"), tr("Test")});
@@ -52,6 +83,7 @@ DataPage::DataPage(QWidget* parent) : QWidget(parent) {
 
   auto* top = new QHBoxLayout;
   top->addWidget(new QLabel(tr("Dataset")));
+  top->addWidget(kind_);
   top->addWidget(spec_, 1);
   top->addWidget(browse);
   top->addWidget(load_);
@@ -78,6 +110,40 @@ void DataPage::browse() {
   if (dir.isEmpty()) return;
   spec_->setText(dir);
   loadSpec(dir);
+}
+
+void DataPage::kindActivated(int index) {
+  const QString kind = kind_->itemData(index).toString();
+  if (kind == QLatin1String("fashion-mnist")) {
+    openKind(kind, {});
+    return;
+  }
+  const QString dir = QFileDialog::getExistingDirectory(
+      this, tr("Folder of the %1 dataset").arg(kind_->itemText(index).remove(QStringLiteral("…"))));
+  if (!dir.isEmpty()) openKind(kind, dir);
+}
+
+QString DataPage::openKind(const QString& kind, const QString& folder) {
+  const int index = kind_->findData(kind);
+  if (index >= 0) kind_->setCurrentIndex(index);
+  const QString spec = specFor(kind, folder);
+  loadSpec(spec);
+  return spec;
+}
+
+int DataPage::classRows() const { return classes_->rowCount(); }
+
+QPair<qlonglong, qlonglong> DataPage::classCounts(int c) const {
+  const auto number = [&](int column) {
+    const QTableWidgetItem* item = classes_->item(c, column);
+    return item ? item->text().toLongLong() : -1;
+  };
+  return {number(1), number(2)};
+}
+
+void DataPage::changeEvent(QEvent* event) {
+  QWidget::changeEvent(event);
+  if (event->type() == QEvent::PaletteChange && dataset_) showDataset();  // the grid's background
 }
 
 void DataPage::loadSpec(const QString& spec) {
@@ -110,8 +176,8 @@ void DataPage::onFinished() {
     lastError_ = r.error;
     QString text = tr("Could not load the dataset: %1").arg(r.error);
     if (r.error.contains(QLatin1String("dataset-fashion-mnist"))) {  // the default data is missing
-      text += tr("\nOr open another dataset: type its spec above (mnist:DIR, cifar10:DIR, …) or "
-                 "pick a folder with Folder…");
+      text += tr("\nOr open another dataset: choose its kind in the box on the left (MNIST, "
+                 "CIFAR, an image folder, …), type its spec, or pick a folder with Folder…");
     }
     error_->setText(text);
     error_->show();
@@ -153,7 +219,15 @@ void DataPage::showDataset() {
     classes_->setItem(c, 2, new QTableWidgetItem(QString::number(test_counts[c].item<int64_t>())));
   }
   const int zoom = d.height() <= 32 ? 2 : 1;
-  samples_->setPixmap(QPixmap::fromImage(renderSampleGrid(d, 10, 10, zoom)));
+  grid_ = renderSampleGrid(d, kGridSamples, kMaxGridClasses, zoom, palette().color(QPalette::Base));
+  samples_->setPixmap(QPixmap::fromImage(grid_));
+  samples_->setToolTip(d.num_classes() > kMaxGridClasses
+                           ? tr("The first training images of the first %1 classes, one row per "
+                                "class (the table lists all %2)")
+                                 .arg(kMaxGridClasses)
+                                 .arg(d.num_classes())
+                           : tr("The first training images of each class, one row per class, in "
+                                "the order of the table"));
 }
 
 }  // namespace kd::ui

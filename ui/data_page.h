@@ -1,10 +1,14 @@
 #pragma once
 #include <QFutureWatcher>
+#include <QImage>
+#include <QPair>
+#include <QStringList>
 #include <QWidget>
 #include <memory>
 
 #include "data/dataset.h"
 
+class QComboBox;
 class QLabel;
 class QLineEdit;
 class QPushButton;
@@ -32,6 +36,29 @@ class DataPage : public QWidget {
   /// The last error shown (empty after a success).
   QString lastError() const { return lastError_; }
 
+  /// The dataset kinds the Kind box offers, as keys: "fashion-mnist", "mnist", "idx", "cifar10",
+  /// "cifar100", "cifar100-coarse", "folder".
+  static QStringList kinds();
+  /// The spec for a dataset of `kind` (a key of kinds()) in `folder`: "cifar10:/data/c10",
+  /// "cifar100:/data/c100?labels=coarse"; Fashion-MNIST without a folder is the installed one.
+  static QString specFor(const QString& kind, const QString& folder);
+  /// Loads a dataset of `kind` from `folder` (what the Kind box does after its folder dialog) and
+  /// returns the spec.
+  QString openKind(const QString& kind, const QString& folder);
+  /// Largest number of classes the sample grid shows (one row each).
+  static constexpr int kMaxGridClasses = 100;
+  /// Samples per class in the grid.
+  static constexpr int kGridSamples = 10;
+  /// The sample grid shown (null image before a dataset is loaded).
+  QImage sampleGrid() const { return grid_; }
+  /// Rows of the class table.
+  int classRows() const;
+  /// The class table's (train, test) counts of class `c`.
+  QPair<qlonglong, qlonglong> classCounts(int c) const;
+
+ protected:
+  void changeEvent(QEvent* event) override;
+
  signals:
   void datasetLoaded(const QString& name, qlonglong trainSize, qlonglong testSize);
   void loadFailed(const QString& message);
@@ -42,9 +69,11 @@ class DataPage : public QWidget {
     QString error;
   };
   void browse();
+  void kindActivated(int index);
   void onFinished();
   void showDataset();
 
+  QComboBox* kind_ = nullptr;
   QLineEdit* spec_ = nullptr;
   QPushButton* load_ = nullptr;
   QLabel* summary_ = nullptr;
@@ -53,6 +82,7 @@ class DataPage : public QWidget {
   QLabel* samples_ = nullptr;
   QFutureWatcher<Result>* watcher_ = nullptr;
   std::shared_ptr<const Dataset> dataset_;
+  QImage grid_;
   QString lastError_;
   QString runningSpec_;  // the spec being loaded
   QString loadedSpec_;   // the spec of dataset_

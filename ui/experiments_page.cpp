@@ -22,6 +22,7 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include "app_theme.h"
 #include "plot_style.h"
 #include "run_details.h"
 #include "run_files.h"
@@ -71,7 +72,19 @@ ExperimentsPage::~ExperimentsPage() {
   debounce_->stop();
   scan_->waitForFinished();
   curvesJob_->waitForFinished();
+  exportJob_->waitForFinished();
 }
+
+bool ExperimentsPage::exportStudent(const QString& runDir, const QString& path) {
+  if (exportJob_->isRunning()) return false;
+  exportPath_ = path;
+  emit statusMessage(tr("Writing the student to %1…").arg(path));
+  exportJob_->setFuture(QtConcurrent::run([runDir, path] { return exportStudentTo(runDir, path); }));
+  updateButtons();
+  return true;
+}
+
+bool ExperimentsPage::isExportingStudent() const { return exportJob_->isRunning(); }
 
 void ExperimentsPage::buildUi() {
   root_ = new QLineEdit;
@@ -83,7 +96,7 @@ void ExperimentsPage::buildUi() {
   connect(refresh_, &QPushButton::clicked, this, &ExperimentsPage::refresh);
   error_ = new QLabel;
   error_->setWordWrap(true);
-  error_->setStyleSheet(QStringLiteral("color: #c62828;"));
+  styleAsError(error_);
   error_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   error_->hide();
 
@@ -127,10 +140,17 @@ void ExperimentsPage::buildUi() {
                           tr("Save the distilled student of a finished run (first seed) as a "
                              "model file: .kdmodel (safetensors) or TorchScript .pt"));
   connect(exportStudent_, &QPushButton::clicked, this, [this] {
-    QString error;
-    const QString written = exportStudentInteractive(this, currentRunDir(), &error);
+    const QString runDir = currentRunDir();
+    const QString path = askStudentExportPath(this, runDir);
+    if (!path.isEmpty()) exportStudent(runDir, path);
+  });
+  exportJob_ = new QFutureWatcher<QString>(this);
+  connect(exportJob_, &QFutureWatcher<QString>::finished, this, [this] {
+    const QString error = exportJob_->result();
     showError(error.isEmpty() ? QString() : tr("Could not export the student: %1").arg(error));
-    if (!written.isEmpty()) emit statusMessage(tr("Student written to %1").arg(written));
+    if (error.isEmpty()) emit statusMessage(tr("Student written to %1").arg(exportPath_));
+    updateButtons();
+    emit studentExported(exportPath_, error);
   });
   metric_ = new QComboBox;
   metric_->setObjectName(QStringLiteral("metricCombo"));
@@ -440,7 +460,7 @@ void ExperimentsPage::updateButtons() {
   openConfig_->setEnabled(current);
   exportCsv_->setEnabled(current);
   showFolder_->setEnabled(current);
-  exportStudent_->setEnabled(current && currentRun()->complete);
+  exportStudent_->setEnabled(current && currentRun()->complete && !(exportJob_ && exportJob_->isRunning()));
   exportPlot_->setEnabled(plot_->curveCount() > 0);
 }
 
@@ -448,7 +468,6 @@ void ExperimentsPage::showError(const QString& message) {
   lastError_ = message;
   error_->setText(message);
   error_->setVisible(!message.isEmpty());
-  if (!message.isEmpty()) emit statusMessage(message);
 }
 
 void ExperimentsPage::openConfig(int row) {

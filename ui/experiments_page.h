@@ -64,10 +64,17 @@ class ExperimentsPage : public QWidget {
   void setOverlayMetric(RunOverlayPlot::Metric metric);
   /// Asks to open the config of the run at `row` (emits openConfigRequested).
   void openConfig(int row);
+  /// Writes the distilled student of the finished run `runDir` to `path` on a worker thread;
+  /// the outcome arrives as studentExported. One export at a time: false when one is running.
+  bool exportStudent(const QString& runDir, const QString& path);
+  /// True while a student is being written.
+  bool isExportingStudent() const;
 
  signals:
   /// The user asked to open a run's config (config.json path) in the editor.
   void openConfigRequested(const QString& configPath);
+  /// A student export finished: `error` is empty on success.
+  void studentExported(const QString& path, const QString& error);
   void statusMessage(const QString& text);
 
  private:
@@ -108,6 +115,8 @@ class ExperimentsPage : public QWidget {
   QTimer* debounce_ = nullptr;
   QFutureWatcher<RunScan>* scan_ = nullptr;
   QFutureWatcher<std::vector<RunCurves>>* curvesJob_ = nullptr;
+  QFutureWatcher<QString>* exportJob_ = nullptr;  ///< student export; result: the error or ""
+  QString exportPath_;                             ///< where exportJob_ writes
   QHash<QString, RunCurves> curves_;  ///< by run folder, reread when the run changes
   int scanGeneration_ = 0;            ///< scans applied so far
   bool scanned_ = false;              ///< a scan was started at least once

@@ -17,6 +17,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <optional>
 
+#include "app_theme.h"
 #include "geometry_job.h"
 #include "plot_style.h"
 #include "progress_bridge.h"
@@ -179,7 +180,7 @@ void GeometryPage::buildUi() {
   d->error = new QLabel;
   d->error->setObjectName(QStringLiteral("geometryError"));
   d->error->setWordWrap(true);
-  d->error->setStyleSheet(QStringLiteral("color: #c62828;"));
+  styleAsError(d->error);
   d->error->hide();
 
   d->plot = new ScatterPlot;
@@ -443,7 +444,6 @@ void GeometryPage::showError(const QString& message) {
   d->lastError = message;
   d->error->setText(message);
   d->error->show();
-  emit statusMessage(message);
   emit failed(message);
 }
 

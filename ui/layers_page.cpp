@@ -12,6 +12,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <functional>
 
+#include "app_theme.h"
 #include "cka_heatmap.h"
 #include "distill/standard_layers.h"
 #include "guarded_call.h"
@@ -118,7 +119,7 @@ void LayersPage::Private::buildUi() {
   summary->setToolTip(tr("The analysis shown"));
   error = new QLabel;
   error->setWordWrap(true);
-  error->setStyleSheet(QStringLiteral("color: #c62828;"));
+  styleAsError(error);
   error->setTextInteractionFlags(Qt::TextSelectableByMouse);
   error->hide();
   pairing = new QLabel;
@@ -345,17 +346,19 @@ void LayersPage::Private::refreshSelection() {
   heatmap->setPairs(t, s);
   QString text;
   if (t.isEmpty()) {
-    text = tr("No teacher layers chosen: training uses the standard layers. Click layers on the "
+    text = tr("No teacher layers chosen: the paper's method trains at the top layers by Q of "
+              "this analysis, the other methods at their standard layers. Click layers on the "
               "curves or the boxes above, or “Use recommended”.");
   } else if (s.isEmpty()) {
     text = tr("%n teacher layer(s) chosen; no student layers: the method chooses them "
               "(its standard layers). Click student boxes to choose.", "", static_cast<int>(t.size()));
   } else if (t.size() != s.size()) {
-    text = tr("<span style='color:#b26a00'>%1 teacher and %2 student layers are chosen: most "
+    text = tr("<span style='color:%3'>%1 teacher and %2 student layers are chosen: most "
               "methods pair them one to one and need equal counts (fitnets_all and semckd use "
               "all pairs).</span>")
                .arg(t.size())
-               .arg(s.size());
+               .arg(s.size())
+               .arg(warningColor(pairing->palette()).name());
   } else {
     text = tr("%n teacher-student pair(s), linked in order.", "", static_cast<int>(t.size()));
   }

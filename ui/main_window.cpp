@@ -15,6 +15,7 @@
 #include <QSettings>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QStyle>
 #include <QTabWidget>
 #include <QUrl>
 
@@ -127,12 +128,17 @@ void MainWindow::connectSession() {
     session_->setDataset(data_->dataset(), data_->spec());
     statusBar()->showMessage(tr("%1: %2 training, %3 test images").arg(name).arg(tr_).arg(te), kStatusMs);
   });
+  // Each page shows its own errors, once, in its error line; the window only points at a page
+  // whose error came while another page was shown.
   for (auto* panel : {models_->teacher(), models_->student()}) {
-    connect(panel, &ModelPanel::loadFailed, this, &MainWindow::showError);
+    connect(panel, &ModelPanel::loadFailed, this, [this] { flagPageError(models_); });
   }
-  connect(data_, &DataPage::loadFailed, this, &MainWindow::showError);
-  connect(layers_, &LayersPage::failed, this, &MainWindow::showError);
-  connect(geometry_, &GeometryPage::failed, this, &MainWindow::showError);
+  connect(data_, &DataPage::loadFailed, this, [this] { flagPageError(data_); });
+  connect(layers_, &LayersPage::failed, this, [this] { flagPageError(layers_); });
+  connect(geometry_, &GeometryPage::failed, this, [this] { flagPageError(geometry_); });
+  connect(tabs_, &QTabWidget::currentChanged, this, [this](int index) {
+    tabs_->setTabIcon(index, QIcon());  // seen
+  });
   auto showStatus = [this](const QString& text) { statusBar()->showMessage(text, kStatusMs); };
   connect(layers_, &LayersPage::statusMessage, this, showStatus);
   connect(geometry_, &GeometryPage::statusMessage, this, showStatus);
@@ -158,17 +164,26 @@ void MainWindow::connectSession() {
     experiments_->refresh();
     if (closeAfterStop_) close();
   });
-  connect(training_, &TrainingPage::failed, this, [this](const QString& message) {
+  connect(training_, &TrainingPage::failed, this, [this] {
     closeAfterStop_ = false;
-    auto* box = new QMessageBox(QMessageBox::Warning, tr("Training stopped"), message,
-                                QMessageBox::Ok, this);
-    box->setInformativeText(tr("The run folder and its last checkpoint are kept; press Start "
-                               "again to resume once the cause is fixed."));
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    box->open();  // not modal to the event loop: plots and pages stay live
+    flagPageError(training_);
   });
   connect(experiments_, &ExperimentsPage::openConfigRequested, this,
           [this](const QString& path) { openExperiment(path); });
+}
+
+void MainWindow::flagPageError(QWidget* page) {
+  const int index = tabs_->indexOf(page);
+  if (index < 0 || index == tabs_->currentIndex()) return;  // the page's own line shows it
+  tabs_->setTabIcon(index, style()->standardIcon(QStyle::SP_MessageBoxWarning));
+  statusBar()->showMessage(
+      tr("Something went wrong on the %1 page: its tab is marked.").arg(tabs_->tabText(index).remove('&')),
+      2 * kStatusMs);
+}
+
+bool MainWindow::pageFlagged(QWidget* page) const {
+  const int index = tabs_->indexOf(page);
+  return index >= 0 && !tabs_->tabIcon(index).isNull();
 }
 
 void MainWindow::showError(const QString& message) {

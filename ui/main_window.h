@@ -47,6 +47,8 @@ class MainWindow : public QMainWindow {
   ExperimentsPage* experimentsPage() const { return experiments_; }
   Session* session() const { return session_; }
   QTabWidget* tabs() const { return tabs_; }
+  /// True while `page`'s tab carries the warning mark of an error the user has not seen yet.
+  bool pageFlagged(QWidget* page) const;
 
   /// The default teacher (the bundled model file, else its zoo spec) and student specs.
   static QString defaultTeacher();
@@ -61,6 +63,8 @@ class MainWindow : public QMainWindow {
   void connectSession();
   void showAbout();
   void showError(const QString& message);
+  /// Marks `page`'s tab (an error came while another page was shown) until it is shown.
+  void flagPageError(QWidget* page);
   void openExperimentDialog();
   void saveExperimentDialog(bool askName);
   void applyPendingLayers();

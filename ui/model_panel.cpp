@@ -17,6 +17,7 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include "app_theme.h"
 #include "guarded_call.h"
 #include "layer_table_model.h"
 #include "models/zoo/zoo_spec.h"
@@ -80,7 +81,7 @@ void ModelPanel::buildUi() {
   summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
   error_ = new QLabel;
   error_->setWordWrap(true);
-  error_->setStyleSheet(QStringLiteral("color: #c62828;"));
+  styleAsError(error_);
   error_->hide();
 
   layers_ = new LayerTableModel(this);

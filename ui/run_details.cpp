@@ -1,8 +1,10 @@
 #include "run_details.h"
 
+#include <QApplication>
 #include <QCoreApplication>
 #include <QStringList>
 
+#include "app_theme.h"
 #include "distill/method.h"
 #include "run_table_model.h"
 
@@ -86,7 +88,7 @@ QString resultText(const RunSummary& r) {
 }  // namespace
 
 QString runDetailsHtml(const RunSummary& r) {
-  const QString statusColor = r.damaged() ? QStringLiteral("#c62828") : QStringLiteral("gray");
+  const QString statusColor = r.damaged() ? errorColor(QApplication::palette()).name() : QStringLiteral("gray");
   QString html = QStringLiteral("<b>%1</b><br><span style='color:%2'>%3</span>")
                      .arg(QString::fromStdString(r.name).toHtmlEscaped(), statusColor,
                           QString::fromStdString(r.status).toHtmlEscaped());

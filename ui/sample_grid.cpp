@@ -23,12 +23,20 @@ QImage tensorToImage(const torch::Tensor& chw) {
   return img;
 }
 
-QImage renderSampleGrid(const Dataset& dataset, int perClass, int maxClasses, int zoom) {
+namespace {
+constexpr int kGap = 2;  // pixels between samples
+}  // namespace
+
+QSize sampleGridCell(const Dataset& dataset, int zoom) {
+  return {static_cast<int>(dataset.width()) * zoom + kGap, static_cast<int>(dataset.height()) * zoom + kGap};
+}
+
+QImage renderSampleGrid(const Dataset& dataset, int perClass, int maxClasses, int zoom,
+                        const QColor& background) {
   const int classes = static_cast<int>(std::min<int64_t>(dataset.num_classes(), maxClasses));
   const int h = static_cast<int>(dataset.height()) * zoom, w = static_cast<int>(dataset.width()) * zoom;
-  constexpr int kGap = 2;  // pixels between samples
   QImage grid(perClass * (w + kGap), classes * (h + kGap), QImage::Format_RGB888);
-  grid.fill(Qt::white);
+  grid.fill(background);
   QPainter painter(&grid);
   std::vector<int> filled(static_cast<size_t>(classes), 0);
   const auto labels = dataset.train.labels.accessor<int64_t, 1>();

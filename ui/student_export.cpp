@@ -16,9 +16,8 @@ QString studentExportFormat(const QString& runDir) {
   return it.hasNext() ? QStringLiteral("torchscript") : QStringLiteral("safetensors");
 }
 
-QString exportStudentInteractive(QWidget* parent, const QString& runDir, QString* error) {
-  const QString format = studentExportFormat(runDir);
-  const bool script = format == "torchscript";
+QString askStudentExportPath(QWidget* parent, const QString& runDir) {
+  const bool script = studentExportFormat(runDir) == QLatin1String("torchscript");
   QSettings settings;
   const QString suggested =
       QDir(settings.value("export/dir", QDir::homePath()).toString())
@@ -27,15 +26,13 @@ QString exportStudentInteractive(QWidget* parent, const QString& runDir, QString
       parent, QObject::tr("Export the distilled student"), suggested,
       script ? QObject::tr("TorchScript (*.pt)")
              : QObject::tr("KD Studio model, safetensors (*.kdmodel *.safetensors)"));
-  if (path.isEmpty()) return {};
-  settings.setValue("export/dir", QFileInfo(path).absolutePath());
-  const QString e = runGuarded(
-      [&] { export_student(runDir.toStdString(), format.toStdString(), path.toStdString()); });
-  if (!e.isEmpty()) {
-    if (error) *error = e;
-    return {};
-  }
+  if (!path.isEmpty()) settings.setValue("export/dir", QFileInfo(path).absolutePath());
   return path;
+}
+
+QString exportStudentTo(const QString& runDir, const QString& path) {
+  const std::string format = studentExportFormat(runDir).toStdString();
+  return runGuarded([&] { export_student(runDir.toStdString(), format, path.toStdString()); });
 }
 
 }  // namespace kd::ui

@@ -17,6 +17,7 @@
 #include <QVBoxLayout>
 #include <cmath>
 
+#include "app_theme.h"
 #include "common/device.h"
 #include "common/error.h"
 #include "live_plot.h"
@@ -94,7 +95,7 @@ TrainingPage::TrainingPage(Session* session, QWidget* parent) : QWidget(parent),
   QSettings settings;
   setRunsRoot(settings.value(kRunsRootKey, defaultRunsRoot()).toString());
   for (auto signal : {&Session::teacherChanged, &Session::studentChanged, &Session::datasetChanged,
-                      &Session::layersChanged}) {
+                      &Session::layersChanged, &Session::analysisChanged}) {
     connect(session, signal, this, &TrainingPage::updateSummary);
   }
   connect(d->form, &TrainingForm::changed, this, &TrainingPage::updateSummary);
@@ -164,7 +165,7 @@ void TrainingPage::buildUi() {
       label("trainingResult", tr("Test accuracy of the finished run (also in its result.json)"));
   d->result->setWordWrap(false);
   d->error = label("trainingError", tr("Why training could not start or stopped with an error"));
-  d->error->setStyleSheet(QStringLiteral("color: #c62828;"));
+  styleAsError(d->error);
   d->error->hide();
   d->notes = label("trainingNotes",
                    tr("Messages from the engine (resumed runs, cached teacher targets, …)"));
@@ -227,6 +228,10 @@ ExperimentConfig TrainingPage::currentConfig() const {
     c.teacher_layers =
         LayerChoice{LayerChoice::Kind::kExplicit, {teacher.begin(), teacher.end()}, {}};
     c.num_layers = static_cast<int>(teacher.size());
+  } else if (const std::vector<int> q = qualityLayersFromAnalysis(c, *s); !q.empty()) {
+    // The analysis the user ran on the Layers page (the paper's sample sizes) picks the layers,
+    // rather than a second, smaller one inside the run.
+    c.teacher_layers = LayerChoice{LayerChoice::Kind::kExplicit, q, {}};
   }
   if (!student.isEmpty()) {
     c.student_layers =
@@ -372,7 +377,6 @@ void TrainingPage::showError(const QString& message) {
   d->lastError = message;
   d->error->setText(message);
   d->error->show();
-  emit statusMessage(message.section(QLatin1Char('\n'), 0, 0));
 }
 
 void TrainingPage::updateButtons() {
@@ -388,7 +392,7 @@ void TrainingPage::updateSummary() {
   d->form->setStudentArchitecture(s->student() && s->student()->model
                                       ? QString::fromStdString(s->student()->model->architecture())
                                       : QString());
-  d->form->setTeacherLayersByQuality(s->teacherLayers().isEmpty());
+  d->form->setTeacherLayersByQuality(s->teacherLayers().isEmpty() && !s->analysis());
   const ExperimentConfig c = currentConfig();
   d->summary->setText(describeExperiment(c, *s, d->teacherMode));
   if (!d->running) {
@@ -467,7 +471,9 @@ void TrainingPage::onFinished(const TrainingOutcome& outcome) {
     showError(
         d->runDir.isEmpty()
             ? tr("Training failed: %1").arg(outcome.error)
-            : tr("Training failed: %1\nThe run folder is kept: %2").arg(outcome.error, folder));
+            : tr("Training failed: %1\nThe run folder and its last checkpoint are kept (%2): "
+                 "press Start again to resume once the cause is fixed.")
+                  .arg(outcome.error, folder));
     d->lastError = outcome.error;
     emit failed(outcome.error);
   } else if (outcome.complete) {

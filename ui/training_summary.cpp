@@ -5,6 +5,8 @@
 #include <QStringList>
 #include <cmath>
 
+#include "analysis/knowledge_quality.h"
+#include "analysis/layer_analyzer.h"
 #include "session.h"
 
 namespace kd::ui {
@@ -46,6 +48,19 @@ QString accuracyText(double mean, double std, int seeds) {
                    : QStringLiteral("%1 %").arg(mean, 0, 'f', 2);
 }
 
+std::vector<int> qualityLayersFromAnalysis(const ExperimentConfig& c, const Session& s) {
+  const bool byQ =
+      c.method == Method::kOurs || c.method == Method::kOursCE || c.method == Method::kOursKD;
+  const auto analysis = s.analysis();
+  if (!byQ || !analysis || analysis->layers.empty() || c.num_layers < 1 ||
+      c.num_layers > static_cast<int>(analysis->layers.size())) {
+    return {};
+  }
+  std::vector<QualityScores> scores;
+  for (const auto& layer : analysis->layers) scores.push_back(layer.scores);
+  return select_layers(scores, c.num_layers, SelectionCriterion::kQuality);
+}
+
 bool methodUsesLayers(Method m) {
   const MethodTraits t = method_traits(m);
   return t.feature_pairs || t.all_pairs || m == Method::kSimilarityPreserving ||
@@ -71,9 +86,17 @@ QString describeExperiment(const ExperimentConfig& c, const Session& s, bool tea
   if (methodUsesLayers(c.method)) {
     const bool byQ =
         c.method == Method::kOurs || c.method == Method::kOursCE || c.method == Method::kOursKD;
-    const QString teacher = c.teacher_layers ? layerText(s.teacherLayers())
-                                             : (byQ ? QObject::tr("top %1 by Q").arg(c.num_layers)
-                                                    : QObject::tr("standard"));
+    QString teacher;
+    if (!s.teacherLayers().isEmpty()) {
+      teacher = layerText(s.teacherLayers());
+    } else if (c.teacher_layers && c.teacher_layers->kind == LayerChoice::Kind::kExplicit) {
+      const auto& l = c.teacher_layers->indices;
+      teacher = QObject::tr("%1 (top %2 by Q in the Layers page's analysis)")
+                    .arg(layerText(QVector<int>(l.begin(), l.end())))
+                    .arg(c.num_layers);
+    } else {
+      teacher = byQ ? QObject::tr("top %1 by Q").arg(c.num_layers) : QObject::tr("standard");
+    }
     const QString student =
         c.student_layers ? layerText(s.studentLayers()) : QObject::tr("standard");
     text += QObject::tr(" · layers: teacher %1 → student %2").arg(teacher, student);

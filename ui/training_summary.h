@@ -1,6 +1,7 @@
 #pragma once
 // Texts of the Training page: what Start will run, durations and accuracies.
 #include <QString>
+#include <vector>
 
 #include "experiment/experiment_config.h"
 
@@ -10,6 +11,12 @@ class Session;
 
 /// True when `method` distils at chosen layers (so the layer choice matters).
 bool methodUsesLayers(Method method);
+
+/// The teacher layers a Q-ranked method ("ours" and its ablations) should train at when the user
+/// chose none: the top `config.num_layers` by Q of the session's layer analysis, in depth order.
+/// Empty when the method does not rank by Q or the session has no analysis (the run then
+/// analyses the teacher itself).
+std::vector<int> qualityLayersFromAnalysis(const ExperimentConfig& config, const Session& session);
 
 /// "m:ss" or "h:mm:ss"; "?" when unknown.
 QString formatDuration(double seconds);

@@ -22,6 +22,7 @@
 #include "experiment/experiment_runner.h"
 #include "experiment/run_store.h"
 #include "experiments_page.h"
+#include "models/model_loader.h"
 #include "plot_style.h"
 #include "run_table_model.h"
 #include "idx_subset.h"
@@ -401,6 +402,40 @@ class TestExperimentsPage : public QObject {
     open->click();
     QCOMPARE(spy.count(), 1);
     QCOMPARE(spy.takeFirst().at(0).toString(), QDir(page.runDirAt(0)).filePath("config.json"));
+  }
+
+  // The student is written on a worker (the button waits), equals the run's first-seed student
+  // tensor for tensor, and a failed export says why and leaves the page usable.
+  void exportStudentRunsInTheBackground() {
+    QTemporaryDir out;
+    ExperimentsPage page;
+    QSignalSpy done(&page, &ExperimentsPage::studentExported);
+    const QString run = QString::fromStdString(real_run_.string());
+    const QString path = out.filePath("student.kdmodel");
+    QVERIFY(page.exportStudent(run, path));
+    QVERIFY(page.isExportingStudent() || done.count() == 1);
+    QTRY_COMPARE_WITH_TIMEOUT(done.count(), 1, kTimeoutMs);
+    QCOMPARE(done.at(0).at(1).toString(), QString());
+    QVERIFY(page.lastError().isEmpty());
+    const kd::LoadedModel exported = kd::load_model(path.toStdString());
+    const kd::LoadedModel seed0 = kd::load_model((real_run_ / "seed-0" / "student.kdmodel").string());
+    QCOMPARE(exported.model->architecture(), seed0.model->architecture());
+    const auto a = exported.model->named_state(), b = seed0.model->named_state();
+    QCOMPARE(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      QCOMPARE(a[i].first, b[i].first);
+      QVERIFY2(torch::equal(a[i].second, b[i].second), a[i].first.c_str());
+    }
+    // An unwritable destination: the reason, once, on the page; nothing written.
+    const QString bad = out.filePath("no/such/folder/student.kdmodel");
+    QVERIFY(page.exportStudent(run, bad));
+    QTRY_COMPARE_WITH_TIMEOUT(done.count(), 2, kTimeoutMs);
+    QVERIFY(!done.at(1).at(1).toString().isEmpty());
+    QVERIFY2(page.lastError().contains("Could not export the student"), qPrintable(page.lastError()));
+    QVERIFY(!QFileInfo::exists(bad));
+    QVERIFY(page.exportStudent(run, path));  // usable again
+    QTRY_COMPARE_WITH_TIMEOUT(done.count(), 3, kTimeoutMs);
+    QVERIFY(page.lastError().isEmpty());
   }
 
   void unreadableRootIsExplained() {

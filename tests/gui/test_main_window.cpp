@@ -6,6 +6,8 @@
 // page.
 #include <QAbstractItemView>
 #include <QComboBox>
+#include <QLabel>
+#include <QStatusBar>
 #include <QLineEdit>
 #include <QMessageBox>
 #include <QSpinBox>
@@ -16,6 +18,7 @@
 #include <QTabWidget>
 #include <QtTest/QtTest>
 #include <qcustomplot.h>
+#include <cmath>
 
 #include "app_theme.h"
 #include "data_page.h"
@@ -42,6 +45,16 @@ class TestMainWindow : public QObject {
   static void saveShot(QWidget* w, const QString& name) {
     const QString dir = qEnvironmentVariable("KD_SCREENSHOT_DIR");
     if (!dir.isEmpty()) w->grab().save(dir + "/" + name + ".png");
+  }
+
+  /// WCAG 2 contrast ratio of two colors (1 to 21).
+  static double contrast(const QColor& a, const QColor& b) {
+    const auto luminance = [](const QColor& c) {
+      const auto lin = [](double v) { return v <= 0.03928 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4); };
+      return 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF());
+    };
+    const double la = luminance(a), lb = luminance(b);
+    return (std::max(la, lb) + 0.05) / (std::min(la, lb) + 0.05);
   }
 
   QTemporaryDir settingsDir_, cacheDir_, runsDir_;
@@ -328,6 +341,53 @@ class TestMainWindow : public QObject {
     QTest::qWait(200);
     QCOMPARE(loaded.count(), 1);
     QCOMPARE(panel.layerCount(), 6);
+  }
+
+  // An error appears once: in the line of the page it belongs to. When it comes while another
+  // page is shown, that page's tab gets a warning mark (not a copy of the message) until shown.
+  void errorAppearsOnceAndMarksItsPage() {
+    MainWindow w;
+    w.resize(1280, 800);
+    w.show();
+    w.tabs()->setCurrentWidget(w.modelsPage());
+    w.dataPage()->loadSpec("cifar10:/nonexistent/cifar");
+    QTRY_VERIFY_WITH_TIMEOUT(!w.dataPage()->lastError().isEmpty(), kTimeoutMs);
+    const QString error = w.dataPage()->lastError();
+    QVERIFY2(error.contains("/nonexistent/cifar"), qPrintable(error));
+    int shown = 0;  // labels on the window (not hidden) holding the message
+    for (QLabel* label : w.findChildren<QLabel*>()) {
+      if (!label->isHidden() && label->text().contains("/nonexistent/cifar")) ++shown;
+    }
+    QCOMPARE(shown, 1);
+    QVERIFY(!w.statusBar()->currentMessage().contains("/nonexistent/cifar"));
+    QVERIFY2(w.statusBar()->currentMessage().contains("Data"), qPrintable(w.statusBar()->currentMessage()));
+    for (QWidget* top : QApplication::topLevelWidgets()) {
+      QVERIFY(!(qobject_cast<QMessageBox*>(top) && top->isVisible()));
+    }
+    QVERIFY(w.pageFlagged(w.dataPage()));
+    QVERIFY(!w.pageFlagged(w.modelsPage()));
+    w.tabs()->setCurrentWidget(w.dataPage());
+    QVERIFY(!w.pageFlagged(w.dataPage()));
+    // An error on the page being shown marks nothing: its line is in view.
+    w.dataPage()->loadSpec("mnist:/nonexistent/mnist");
+    QTRY_VERIFY_WITH_TIMEOUT(w.dataPage()->lastError().contains("/nonexistent/mnist"), kTimeoutMs);
+    QVERIFY(!w.pageFlagged(w.dataPage()));
+    // Error lines stay readable in both schemes (WCAG contrast >= 4.5 against the window).
+    QLabel* line = nullptr;
+    for (QLabel* label : w.dataPage()->findChildren<QLabel*>()) {
+      if (label->isVisibleTo(&w) && label->text().contains("/nonexistent/mnist")) line = label;
+    }
+    QVERIFY(line != nullptr);
+    for (const char* scheme : {"light", "dark"}) {
+      kd::ui::applyTheme(scheme);
+      QTRY_COMPARE(kd::ui::isDark(line->palette()), QByteArray(scheme) == "dark");
+      QTRY_COMPARE(line->palette().color(QPalette::WindowText), kd::ui::errorColor(line->palette()));
+      const QColor fg = line->palette().color(QPalette::WindowText);
+      const QColor bg = line->palette().color(QPalette::Window);
+      QVERIFY2(contrast(fg, bg) >= 4.5, qPrintable(QString("%1: %2 on %3, contrast %4").arg(scheme, fg.name(), bg.name()).arg(contrast(fg, bg))));
+      QVERIFY2(contrast(kd::ui::warningColor(line->palette()), bg) >= 4.5, scheme);
+    }
+    kd::ui::applyTheme("system");
   }
 
   void badDatasetShowsError() {

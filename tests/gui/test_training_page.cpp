@@ -14,6 +14,7 @@
 #include <QtTest/QtTest>
 #include <memory>
 
+#include "analysis/layer_analyzer.h"
 #include "data/balanced_subset.h"
 #include "data/data_spec.h"
 #include "experiment/experiment_config.h"
@@ -141,6 +142,47 @@ class TestTrainingPage : public QObject {
     QVERIFY(!chosen.student_layers);
     QVERIFY(page.findChild<QLabel*>("trainingSummary")->text().contains("[2, 4, 6, 8]"));
     QVERIFY(!page.isRunning());
+  }
+
+  // Without chosen layers, "ours" trains at the top layers by Q of the analysis the Layers page
+  // ran (not a second, smaller analysis inside the run); other methods keep their standard layers.
+  void layersPageAnalysisPicksTheTeacherLayers() {
+    Session session;
+    fill(session);
+    TrainingPage page(&session);
+    auto analysis = std::make_shared<kd::AnalysisResult>();
+    // Q per layer 0..8: the top three are layers 7, 2 and 5 (0.9, 0.8, 0.7); layers 4 and 8 tie
+    // for the fourth place at 0.6 and the tie goes to the shallower. In depth order: [2, 4, 5, 7].
+    const double q[] = {0.1, 0.2, 0.8, 0.3, 0.6, 0.7, 0.05, 0.9, 0.6};
+    for (double v : q) {
+      kd::LayerAnalysis l;
+      l.scores.quality = v;
+      analysis->layers.push_back(l);
+    }
+    session.setAnalysis(analysis);
+    ExperimentConfig c = page.currentConfig();
+    QCOMPARE(c.method, Method::kOurs);
+    QCOMPARE(c.num_layers, 4);
+    QVERIFY(c.teacher_layers.has_value());
+    QCOMPARE(int(c.teacher_layers->kind), int(kd::LayerChoice::Kind::kExplicit));
+    QCOMPARE(c.teacher_layers->indices, (std::vector<int>{2, 4, 5, 7}));
+    QVERIFY(!c.student_layers);  // the student keeps its standard layers
+    const QString summary = page.findChild<QLabel*>("trainingSummary")->text();
+    QVERIFY2(summary.contains("[2, 4, 5, 7]") && summary.contains("analysis"), qPrintable(summary));
+    // Layers the user clicked win over the analysis.
+    session.setTeacherLayers({1, 3});
+    c = page.currentConfig();
+    QCOMPARE(c.teacher_layers->indices, (std::vector<int>{1, 3}));
+    session.setTeacherLayers({});
+    // A method that does not rank by Q is not affected.
+    ExperimentConfig fitnets = tiny(1, Method::kFitNets);
+    page.applyConfig(fitnets);
+    QVERIFY(!page.currentConfig().teacher_layers);
+    page.applyConfig(tiny(1, Method::kOurs));
+    QVERIFY(page.currentConfig().teacher_layers.has_value());
+    // A new teacher drops the analysis, and with it the choice.
+    session.setTeacher(teacher_);
+    QVERIFY(!page.currentConfig().teacher_layers);
   }
 
   void configRoundTrip_data() {
