@@ -6,6 +6,10 @@
 // page.
 #include <QAbstractItemView>
 #include <QComboBox>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QMimeData>
+#include <QUrl>
 #include <QLabel>
 #include <QStatusBar>
 #include <QLineEdit>
@@ -21,6 +25,8 @@
 #include <cmath>
 
 #include "app_theme.h"
+#include "common/device.h"
+#include "common/version.h"
 #include "data_page.h"
 #include "io/atomic_file.h"
 #include "layers_page.h"
@@ -388,6 +394,87 @@ class TestMainWindow : public QObject {
       QVERIFY2(contrast(kd::ui::warningColor(line->palette()), bg) >= 4.5, scheme);
     }
     kd::ui::applyTheme("system");
+  }
+
+  static QAction* actionNamed(const MainWindow& w, const QString& text) {
+    for (QAction* a : w.findChildren<QAction*>()) {
+      if (a->text().remove('&') == text) return a;
+    }
+    return nullptr;
+  }
+
+  // What the last session used (models, form) and the color scheme come back at the next launch.
+  void lastSessionAndSchemeComeBack() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST is not installed");
+    const QString student = QStringLiteral("resnet9:channels=1,size=28,width=0.25");
+    {
+      MainWindow w;
+      w.show();
+      w.loadDefaults();
+      QTRY_VERIFY_WITH_TIMEOUT(defaultsReady(w), kTimeoutMs);
+      w.modelsPage()->student()->loadSpec(student);
+      QTRY_COMPARE_WITH_TIMEOUT(w.session()->studentSpec(), student, kTimeoutMs);
+      kd::ExperimentConfig c = w.trainingPage()->currentConfig();
+      c.method = kd::Method::kKD;
+      c.epochs = 7;
+      w.trainingPage()->applyConfig(c);
+      QAction* dark = actionNamed(w, "Dark");
+      QVERIFY(dark != nullptr);
+      dark->trigger();
+      QCOMPARE(QSettings().value("view/theme").toString(), QStringLiteral("dark"));
+      QTRY_VERIFY(kd::ui::isDark(w.palette()));
+      QVERIFY(w.close());
+    }
+    MainWindow w;
+    w.show();
+    w.loadLastSession();
+    QTRY_COMPARE_WITH_TIMEOUT(w.session()->studentSpec(), student, kTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(defaultsReady(w), kTimeoutMs);
+    const kd::ExperimentConfig c = w.trainingPage()->currentConfig();
+    QCOMPARE(c.method, kd::Method::kKD);
+    QCOMPARE(c.epochs, 7);
+    QCOMPARE(QString::fromStdString(c.student), student);
+    QVERIFY(actionNamed(w, "Dark")->isChecked());
+    actionNamed(w, "System")->trigger();
+    QCOMPARE(QSettings().value("view/theme").toString(), QStringLiteral("system"));
+    QVERIFY(w.close());
+  }
+
+  // Help > About names the versions of Qt, LibTorch and OpenCV and the device.
+  void aboutNamesVersionsAndDevice() {
+    MainWindow w;
+    w.show();
+    QAction* about = actionNamed(w, "About KD Studio");
+    QVERIFY(about != nullptr);
+    QString text;
+    answerNextMessageBox(QMessageBox::Ok, &text);
+    about->trigger();
+    QVERIFY2(text.contains(QString::fromUtf8(qVersion())), qPrintable(text));
+    QVERIFY2(text.contains(QString::fromStdString(kd::library_versions())), qPrintable(text));
+    QVERIFY2(text.contains("LibTorch") && text.contains("OpenCV"), qPrintable(text));
+    QVERIFY2(text.contains(QString::fromStdString(kd::describe_device(kd::resolve_device("auto")))),
+             qPrintable(text));
+  }
+
+  // A model file dropped on a model panel loads there.
+  void droppedModelFileLoads() {
+    const std::string bundled = kd::bundled_teacher_path();
+    QVERIFY(!bundled.empty());
+    ModelPanel panel("Teacher");
+    panel.resize(600, 400);
+    panel.show();
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(QString::fromStdString(bundled))});
+    const QPointF at(panel.rect().center());
+    QDragEnterEvent enter(at.toPoint(), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&panel, &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(at, Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&panel, &drop);
+    QVERIFY(drop.isAccepted());
+    QTRY_VERIFY_WITH_TIMEOUT(panel.model() != nullptr, kTimeoutMs);
+    QCOMPARE(panel.model()->source, bundled);
+    QCOMPARE(panel.layerCount(), panel.model()->model->num_layers());
   }
 
   void badDatasetShowsError() {

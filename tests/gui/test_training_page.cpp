@@ -8,6 +8,7 @@
 #include <qcustomplot.h>
 #include <torch/torch.h>
 
+#include <QElapsedTimer>
 #include <QLabel>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -306,6 +307,36 @@ class TestTrainingPage : public QObject {
     QVERIFY2(shown.contains(QString::number(result.last_test_acc_mean, 'f', 2)), qPrintable(shown));
     QTest::qWait(100);  // let the queued replots draw
     saveShot(&page, "training");
+  }
+
+  // A report after every step (many per 40 ms) still redraws the plots at most once per
+  // coalescing interval (40 ms: 25 redraws a second), and every point arrives.
+  void redrawsAreCoalesced() {
+    QTemporaryDir runs;
+    Session session;
+    fill(session);
+    session.setTeacherLayers({2, 4, 6, 8});  // no analysis: the run is all training steps
+    TrainingPage page(&session);
+    page.show();
+    page.setRunsRoot(runs.path());
+    ExperimentConfig c = tiny(1);
+    c.batch_size = 2;
+    c.log_every = 1;
+    page.applyConfig(c);
+    int replots = 0;
+    connect(page.lossPlot(), &QCustomPlot::afterReplot, &page, [&replots] { ++replots; });
+    QSignalSpy finished(&page, &TrainingPage::finished);
+    QElapsedTimer clock;
+    clock.start();
+    page.start();
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kTimeoutMs);
+    const qint64 elapsedMs = clock.elapsed();
+    const int steps = 10 * kTrainPerClass / 2;
+    QCOMPARE(page.lossPoints(), steps);
+    // + 5: the redraws of showing the page, clearing it at the start and the final flush.
+    QVERIFY2(replots >= 1 && replots <= elapsedMs / 40 + 5,
+             qPrintable(QString("%1 redraws for %2 reports in %3 ms").arg(replots).arg(steps).arg(elapsedMs)));
+    qInfo("%d redraws for %d reports in %lld ms", replots, steps, static_cast<long long>(elapsedMs));
   }
 
   void pauseHoldsTheStepCount() {
