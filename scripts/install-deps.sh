@@ -18,7 +18,7 @@ fi
 # Extra tools for developers (screenshots, fixture scripts): scripts/install-deps.sh --dev
 if [[ "${1:-}" == "--dev" ]]; then
   PACKAGES+=(xvfb xauth imagemagick python3-torch python3-torchvision
-             desktop-file-utils appstream man-db)  # the last three: scripts/test-deb.sh
+             desktop-file-utils appstream man-db x11-utils)  # the last four: scripts/test-deb.sh
 fi
 
 missing=()

@@ -19,5 +19,5 @@ export KDSTUDIO_CACHE_DIR="$cache"
 xvfb-run -a -s "-screen 0 1280x800x24" "$app" --tour "$out"
 # 4K check: the same window at twice the scale on a 2560x1600 screen.
 QT_SCALE_FACTOR=2 KD_TOUR_PREFIX=hidpi- xvfb-run -a -s "-screen 0 2560x1600x24" "$app" --tour "$cache/hidpi"
-cp "$cache/hidpi/hidpi-layers.png" "$out/hidpi-layers.png"
+cp "$cache/hidpi/hidpi-layers.png" "$cache/hidpi/hidpi-training.png" "$out/"
 echo "screenshots in $out"

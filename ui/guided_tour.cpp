@@ -94,6 +94,10 @@ GuidedTour::GuidedTour(MainWindow* window, QString outDir, Options options, QObj
   add("shot", [this] { shot("layers-dark"); }, idle);
   add("dark training page", [this] { window_->tabs()->setCurrentWidget(window_->trainingPage()); }, idle);
   add("shot", [this] { shot("training-dark"); }, idle);
+  add("dark geometry page", [this] { window_->tabs()->setCurrentWidget(window_->geometryPage()); }, idle);
+  add("shot", [this] { shot("geometry-dark"); }, idle);
+  add("dark data page", [this] { window_->tabs()->setCurrentWidget(window_->dataPage()); }, idle);
+  add("shot", [this] { shot("data-dark"); }, idle);
 }
 
 GuidedTour::~GuidedTour() = default;
