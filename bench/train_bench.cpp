@@ -15,6 +15,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstring>
+#include <exception>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
@@ -22,10 +26,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include <torch/version.h>
-#if TORCH_VERSION_MAJOR == 1
+#include "common/torch_compat.h"
+#if KD_TORCH_LEGACY_PROFILER
 #include <torch/csrc/autograd/profiler_kineto.h>
-#define KD_BENCH_PROFILER 1
 #endif
 
 #if defined(KD_BENCH_CUDA)
@@ -119,7 +122,7 @@ class OpProfile {
  public:
   explicit OpProfile(std::string path) : path_(std::move(path)) {
     if (path_.empty()) return;
-#if defined(KD_BENCH_PROFILER)
+#if KD_TORCH_LEGACY_PROFILER
     namespace tp = torch::profiler::impl;
     torch::autograd::profiler::enableProfiler(
         tp::ProfilerConfig(tp::ProfilerState::KINETO, /*report_input_shapes=*/true),
@@ -131,7 +134,7 @@ class OpProfile {
   }
   void save() {
     if (path_.empty()) return;
-#if defined(KD_BENCH_PROFILER)
+#if KD_TORCH_LEGACY_PROFILER
     const auto result = torch::autograd::profiler::disableProfiler();
     json events = json::array();
     for (const auto& e : result->events()) {
@@ -217,9 +220,17 @@ json run_train(const Options& o) {
     OpProfile profile(o.profile);
     trainer.run(&timer);
     profile.save();
-    epoch_seconds = std::chrono::duration<double>(timer.marks.back().second - t0).count();
+    if (!timer.marks.empty()) {
+      epoch_seconds = std::chrono::duration<double>(timer.marks.back().second - t0).count();
+    }
   }
   std::filesystem::remove_all(dir);
+  if (timer.marks.size() < 2) {
+    throw kd::Error("the run gave " + std::to_string(timer.marks.size()) +
+                    " step reports, too few to time (" + std::to_string(n) + " images make " +
+                    std::to_string(n / o.batch) + " batches of " + std::to_string(o.batch) +
+                    "; the first " + std::to_string(o.warmup) + " are warm-up): raise --steps or --images");
+  }
   // Throughput from the report after the warm-up steps to the last one.
   const auto& first = timer.marks.front();
   const auto& last = timer.marks.back();
@@ -343,6 +354,50 @@ json run_check(const Options& o) {
   return out;
 }
 
+/// Options that cannot give a figure, refused before any work.
+void validate(const Options& o) {
+  if (o.batch < 1) throw kd::Error("--batch must be at least 1, not " + std::to_string(o.batch));
+  if (o.steps < 1) throw kd::Error("--steps must be at least 1, not " + std::to_string(o.steps));
+  if (o.warmup < 0) throw kd::Error("--warmup must not be negative");
+  if (o.images < 0) throw kd::Error("--images must not be negative");
+  if (o.workers < 0) throw kd::Error("--workers must not be negative");
+}
+
+// A benchmark that dies never does so silently: a crash (signal) or an exception escaping a
+// thread prints what happened and which mode, and the exit status says it failed.
+const char* g_mode = "?";
+
+void on_fatal_signal(int sig) {
+  const char* name = sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : sig == SIGFPE ? "SIGFPE"
+                     : sig == SIGILL ? "SIGILL" : "SIGABRT";
+  const char* parts[] = {"kdstudio-bench-train: crashed with ", name, " in --mode ", g_mode,
+                         " (a bug: please report it with the command line)\n"};
+  for (const char* p : parts) {
+    if (::write(STDERR_FILENO, p, std::strlen(p)) < 0) break;
+  }
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void install_failure_reporting() {
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, on_fatal_signal);
+  std::set_terminate([] {
+    std::string what = "an unknown exception";
+    if (auto e = std::current_exception()) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        what = x.what();
+      } catch (...) {
+      }
+    } else {
+      what = "std::terminate without an exception";
+    }
+    std::cerr << "kdstudio-bench-train: terminated (" << what << ") in --mode " << g_mode << std::endl;
+    std::_Exit(3);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -375,7 +430,10 @@ int main(int argc, char** argv) {
                  "train mode: write every operator's timing to this JSON file "
                  "(bench/profile_ops.py reads it)");
   CLI11_PARSE(app, argc, argv);
+  install_failure_reporting();
+  g_mode = o.mode.c_str();
   try {
+    validate(o);
     const bool tuned = o.allocator == "tuned" && kd::tune_allocator() == kd::AllocatorTuning::kApplied;
     kd::configure_threads(o.threads);
     json out;
@@ -390,7 +448,14 @@ int main(int argc, char** argv) {
     if (o.mode == "train" || o.mode == "loader") out["allocator"] = tuned ? "tuned" : "default";
     std::cout << out.dump() << std::endl;
   } catch (const std::exception& e) {
-    std::cerr << "kdstudio-bench-train: " << e.what() << "\n";
+    std::cerr << "kdstudio-bench-train: " << e.what() << std::endl;
+    return 1;
+  } catch (...) {
+    std::cerr << "kdstudio-bench-train: failed with an exception that is not a std::exception" << std::endl;
+    return 1;
+  }
+  if (!std::cout) {
+    std::cerr << "kdstudio-bench-train: could not write the result to standard output" << std::endl;
     return 1;
   }
   return 0;

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages KD Studio needs to build, test and run, skipping those already
-# installed. Idempotent; needs root or sudo only when something is missing.
+# Installs the Debian packages KD Studio needs to build, test and run, skipping those already
+# installed. Idempotent; needs root or sudo only when something is missing. Debian 12 (bookworm)
+# and Debian 13 (trixie: scripts/debian13.sh runs this inside its chroot) have the same names
+# except where noted.
+#   --test    also what scripts/run.sh test needs (clang for the fuzz smoke test)
+#   --dev     also the developers' tools (screenshots, fixture scripts, scripts/test-deb.sh)
+#   --python  only Debian's PyTorch (the fixture and reference scripts)
 set -euo pipefail
+codename=$( . /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
@@ -11,9 +17,13 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist
 )
-# The fuzz smoke test of scripts/run.sh test (scripts/fuzz.sh): scripts/install-deps.sh --test
-if [[ "${1:-}" == "--test" || "${1:-}" == "--dev" ]]; then
+# The fuzz smoke test of scripts/run.sh test (scripts/fuzz.sh), with bookworm's clang 14 runtime.
+# Not on trixie: the Debian 13 leg (scripts/debian13.sh) builds and tests without fuzzing.
+if [[ ("${1:-}" == "--test" || "${1:-}" == "--dev") && "$codename" != trixie ]]; then
   PACKAGES+=(clang libclang-rt-14-dev)
+fi
+if [[ "${1:-}" == "--python" ]]; then
+  PACKAGES=(python3-torch python3-torchvision)
 fi
 # Extra tools for developers (screenshots, fixture scripts): scripts/install-deps.sh --dev
 if [[ "${1:-}" == "--dev" ]]; then

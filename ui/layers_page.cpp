@@ -266,8 +266,15 @@ void LayersPage::Private::finished(Job kind, const JobResult& r) {
   progress->setValue(kProgressSteps);
   if (analysis) {
     session->setAnalysis(r.analysis);  // draws through analysisChanged
-    setStatus(r.analysis->from_cache ? tr("Analysis read from the cache.")
-                                     : tr("Analysis done in %1 s.").arg(r.analysis->seconds, 0, 'f', 1));
+    QString done = r.analysis->from_cache ? tr("Analysis read from the cache.")
+                                          : tr("Analysis done in %1 s.").arg(r.analysis->seconds, 0, 'f', 1);
+    const int layers = static_cast<int>(r.analysis->layers.size());
+    if (layers < r.analysis->settings.top_k) {
+      done += QLatin1Char(' ') + tr("The teacher has only %n generalized layer(s), so all of them are "
+                                    "recommended (%1 asked).", nullptr, layers)
+                                     .arg(r.analysis->settings.top_k);
+    }
+    setStatus(done);
     emit q->analysisFinished();
   } else {
     heatmap->setMatrix(r.cka);
@@ -404,6 +411,11 @@ void LayersPage::runAnalysis(int perClass) {
   if (!teacher || !data) {
     d->showError(!teacher ? tr("No teacher is loaded: open one on the Models page first.")
                           : tr("No dataset is loaded: open one on the Data page first."));
+    return;
+  }
+  if (teacher->model->num_layers() == 0) {
+    d->showError(tr("The teacher has no generalized layers, so there is nothing to analyse: %1")
+                     .arg(QString::fromStdString(teacher->note)));
     return;
   }
   if (perClass > 0) d->perClass->setValue(perClass);

@@ -87,9 +87,17 @@ void run_analyze(const AnalyzeOptions& o) {
   s.batch_size = o.batch;
   s.device = o.device;
   check_model_fits_data(*model.model, data.channels(), data.height(), data.width(), data.num_classes());
-  if (o.top_k < 1 || o.top_k > model.model->num_layers()) {
-    throw Error("--top-k " + std::to_string(o.top_k) + " is out of range: the model has " +
-                std::to_string(model.model->num_layers()) + " generalized layers");
+  const int layers = model.model->num_layers();
+  if (layers == 0) {
+    throw Error(o.model + " has no generalized layers, so there is nothing to analyse: " +
+                (model.note.empty() ? std::string("its layers could not be found") : model.note));
+  }
+  if (o.top_k < 1) throw Error("--top-k must be at least 1, not " + std::to_string(o.top_k));
+  if (o.top_k > layers) {
+    std::cerr << "note: " << o.model << " has " << layers << " generalized layer"
+              << (layers == 1 ? "" : "s") << ", fewer than --top-k " << o.top_k << ": all "
+              << layers << " are recommended\n";
+    s.top_k = layers;
   }
   const AnalysisCache cache;
   const std::string key = AnalysisCache::key(model, data, s);

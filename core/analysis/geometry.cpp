@@ -93,7 +93,7 @@ torch::Tensor centered_scatter(const torch::Tensor& X) {
 
 /// Eigenvalues of the centered scatter matrix (squared singular values of Xc), descending, CPU.
 torch::Tensor scatter_spectrum(const torch::Tensor& X) {
-  return torch::linalg::eigvalsh(centered_scatter(X), "L").flip(0).clamp_min(0).cpu();
+  return torch::linalg_eigvalsh(centered_scatter(X), "L").flip(0).clamp_min(0).cpu();
 }
 
 /// Xc^T U (D x k) for the column-centered X, block by block over the columns.
@@ -258,7 +258,7 @@ Projection pca_projection(const torch::Tensor& X, const torch::Tensor& labels, i
                 std::to_string(dims) + " samples and features, got shape " + shape_of(X));
   }
   const bool gram = X.size(1) > X.size(0);
-  auto [values, vectors] = torch::linalg::eigh(centered_scatter(X), "L");
+  auto [values, vectors] = torch::linalg_eigh(centered_scatter(X), "L");
   values = values.flip(0).clamp_min(0);
   const torch::Tensor top = vectors.flip(1).slice(1, 0, dims);
   torch::Tensor coords, loadings;

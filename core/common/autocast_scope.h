@@ -1,7 +1,6 @@
 #pragma once
-// bf16 autocast for a scope on CUDA, across LibTorch versions (the API was renamed in 2.4).
-#include <ATen/autocast_mode.h>
-#include <torch/version.h>
+// bf16 autocast for a scope on CUDA (the API differs between LibTorch versions: torch_compat.h).
+#include "common/torch_compat.h"
 
 namespace kd {
 
@@ -10,23 +9,10 @@ namespace kd {
 class AutocastScope {
  public:
   AutocastScope(bool enable, bool is_cuda) : active_(enable && is_cuda) {
-    if (!active_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
+    if (active_) compat::set_cuda_bf16_autocast(true);
   }
   ~AutocastScope() {
-    if (!active_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();
+    if (active_) compat::set_cuda_bf16_autocast(false);
   }
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;

@@ -4,25 +4,12 @@
 #include <torch/optim/sgd.h>
 #include <torch/torch.h>
 
-#include <type_traits>
-
 #include "common/error.h"
+#include "common/torch_compat.h"
 
 namespace kd {
 
 namespace {
-
-// The optimizer's state map is keyed by a string in LibTorch 1.x and by the TensorImpl pointer
-// in later versions: build whichever key this LibTorch uses.
-template <typename Map>
-typename Map::key_type state_key(const Map&, const torch::Tensor& p) {
-  using Key = typename Map::key_type;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    return c10::guts::to_string(p.unsafeGetTensorImpl());
-  } else {
-    return static_cast<Key>(p.unsafeGetTensorImpl());
-  }
-}
 
 std::vector<torch::Tensor> all_params(torch::optim::Optimizer& optimizer) {
   std::vector<torch::Tensor> out;
@@ -48,7 +35,7 @@ NamedTensors optimizer_state(torch::optim::Optimizer& optimizer) {
   if (!adamw && !sgd) throw Error("checkpoints support the AdamW and SGD optimizers only");
   const auto params = all_params(optimizer);
   for (size_t i = 0; i < params.size(); ++i) {
-    const auto it = state.find(state_key(state, params[i]));
+    const auto it = state.find(compat::optimizer_state_key(state, params[i]));
     if (it == state.end()) continue;  // never stepped (no gradient yet)
     const std::string base = "optim." + std::to_string(i) + ".";
     if (adamw) {
@@ -97,13 +84,13 @@ void load_optimizer_state(torch::optim::Optimizer& optimizer,
         throw Error("checkpoint: optimizer state of parameter " + std::to_string(i) + " is incomplete");
       }
       s->max_exp_avg_sq(get(base + "max_exp_avg_sq", params[i]));
-      state[state_key(state, params[i])] = std::move(s);
+      state[compat::optimizer_state_key(state, params[i])] = std::move(s);
     } else {
       torch::Tensor buf = get(base + "momentum_buffer", params[i]);
       if (!buf.defined()) continue;
       auto s = std::make_unique<torch::optim::SGDParamState>();
       s->momentum_buffer(buf);
-      state[state_key(state, params[i])] = std::move(s);
+      state[compat::optimizer_state_key(state, params[i])] = std::move(s);
     }
     ++restored;
   }

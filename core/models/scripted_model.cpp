@@ -1,6 +1,7 @@
 #include "models/scripted_model.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <caffe2/serialize/inline_container.h>
 
 #include <array>
 #include <cstdio>
@@ -11,7 +12,9 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/torch_compat.h"
 #include "io/atomic_file.h"
+#include "models/sdpa_operator.h"
 
 namespace kd {
 
@@ -162,6 +165,63 @@ std::optional<InputShape> shape_from_json(const nlohmann::json& j) {
   return InputShape{v[0], v[1], v[2]};
 }
 
+// The whole message of a LibTorch exception without its C++ backtrace.
+std::string full_text_of(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  return c10_error ? c10_error->what_without_backtrace() : e.what();
+}
+
+// What follows the file name in the message for a file torch::jit::load refused: a file that is
+// no TorchScript archive says so; a valid archive this LibTorch cannot run names the reason
+// (a missing operator, the constants of torch.jit.optimize_for_inference) and the way around it.
+std::string load_failure_text(const std::string& reason, const std::string& full,
+                              const std::string& how_to_save, bool is_torchscript) {
+  const std::string here = "this build's LibTorch " + compat::torch_version();
+  const auto op_at = full.find("Unknown builtin op: ");
+  if (op_at != std::string::npos) {
+    const auto begin = op_at + std::string("Unknown builtin op: ").size();
+    const auto end = full.find_first_of(". \n", begin);
+    const std::string op = full.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    return " is a TorchScript archive, but it calls the operator " + op + ", which " + here +
+           " does not have (the file comes from a newer PyTorch). Save it with the PyTorch of " +
+           "that LibTorch version, trace it in eval mode under torch.no_grad() (which records "
+           "simpler operators), or use a KD Studio built on a newer LibTorch (Debian 13, or "
+           "docs/gpu.md). See docs/models.md.";
+  }
+  if (full.find("required keyword attribute 'value' is undefined") != std::string::npos) {
+    return " is a TorchScript archive made by torch.jit.optimize_for_inference (or freezing "
+           "with its optimisations), whose folded constants " + here + " cannot read back. " +
+           "Save the module before torch.jit.optimize_for_inference (torch.jit.script(model) or "
+           "torch.jit.trace, then .save); KD Studio optimises for inference itself. (" + reason + ")";
+  }
+  if (is_torchscript) {
+    return " is a TorchScript archive that " + here + " cannot load: " + reason +
+           ". If a newer PyTorch saved it, save it with the PyTorch of this version or use a "
+           "KD Studio built on a newer LibTorch (docs/models.md).";
+  }
+  if (reason.find(".pkl") != std::string::npos) {
+    return " is not a TorchScript archive: it holds no TorchScript code (written by torch.save?); " +
+           how_to_save + " (" + reason + ")";
+  }
+  if (reason.find("zip archive") != std::string::npos) {
+    return " is not a TorchScript archive: the file is damaged or incomplete (" + reason + ")";
+  }
+  return " is not a TorchScript archive: " + reason;
+}
+
+// True when the file is a zip archive holding TorchScript code (a "code/" folder), whatever
+// this LibTorch can make of it.
+bool holds_torchscript_code(const std::string& path) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const std::string& name : reader.getAllRecords()) {
+      if (name.rfind("code/", 0) == 0) return true;
+    }
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
 }  // namespace
 
 std::unique_ptr<ScriptedModel> load_torchscript(const std::string& path,
@@ -185,18 +245,12 @@ std::unique_ptr<ScriptedModel> ScriptedModel::load(const std::string& path,
   }
   torch::jit::ExtraFilesMap extra{{kTorchScriptMetaFile, ""}};
   torch::jit::Module module;
+  (void)sdpa_operator_is_ours();  // links the attention operator into every loading program
   try {
     module = torch::jit::load(path, torch::Device(torch::kCPU), extra);
   } catch (const std::exception& e) {
-    const std::string reason = reason_of(e);
-    std::string what = reason;
-    if (reason.find(".pkl") != std::string::npos) {
-      what = "it holds no TorchScript code (written by torch.save?); " + how_to_save + " (" +
-             reason + ")";
-    } else if (reason.find("zip archive") != std::string::npos) {
-      what = "the file is damaged or incomplete (" + reason + ")";
-    }
-    throw Error(path + " is not a TorchScript archive: " + what);
+    throw Error(path + load_failure_text(reason_of(e), full_text_of(e), how_to_save,
+                                          holds_torchscript_code(path)));
   }
   std::unique_ptr<ScriptedModel> model(new ScriptedModel(std::move(module), path));
   model->resolve_input(input, extra[kTorchScriptMetaFile]);
@@ -284,6 +338,17 @@ void ScriptedModel::build_partition() {
   // Clones everywhere: a module may work in place (ReLU(inplace=True)) on its input.
   const torch::Tensor expected = first_tensor(module_.forward({probe.clone()}));
 
+  // torch.jit.freeze inlines every submodule and turns the weights into constants: nothing is
+  // left to split into layers.
+  if (module_.children().size() == 0 && module_.parameters().size() == 0) {
+    mode_ = PartitionMode::kLogitsOnly;
+    frozen_ = true;
+    message_ = "The model has no submodules or parameters left: it was saved after "
+               "torch.jit.freeze (or optimize_for_inference), which inlines its layers. Save the "
+               "module before torch.jit.freeze to see its layers; only logits are available "
+               "(evaluation and logit distillation still work).";
+    return;
+  }
   std::vector<torch::jit::Module> modules;
   std::vector<ChainModule> chain;
   collect_chain(module_, "", true, modules, chain);

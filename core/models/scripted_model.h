@@ -50,6 +50,8 @@ class ScriptedModel final : public LayeredModel {
   PartitionMode partition_mode() const { return mode_; }
   /// What happened and what still works, in plain language for the user.
   const std::string& partition_message() const { return message_; }
+  /// True when the file was saved after torch.jit.freeze (no submodules or parameters left).
+  bool frozen() const { return frozen_; }
   /// The file the model was loaded from.
   const std::string& path() const { return path_; }
   /// The underlying TorchScript module (shares its parameters with this model).
@@ -79,6 +81,7 @@ class ScriptedModel final : public LayeredModel {
   int64_t num_classes_ = 0;
   PartitionMode mode_ = PartitionMode::kLogitsOnly;
   std::string message_;
+  bool frozen_ = false;
   std::vector<torch::jit::Module> chain_modules_;
   std::vector<ChainModule> chain_;
   ChainPartition partition_;

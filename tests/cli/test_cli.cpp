@@ -184,7 +184,7 @@ class TestCli : public QObject {
     QTest::newRow("class count")
         << QStringList{"analyze", "-m", "resnet9:channels=1,size=28,classes=100,width=0.125"}
         << "has 100 output classes but the dataset has 10";
-    QTest::newRow("top-k") << QStringList{"analyze", "-m", kSmall, "--top-k", "7"} << "--top-k 7 is out of range";
+    QTest::newRow("top-k") << QStringList{"analyze", "-m", kSmall, "--top-k", "0"} << "--top-k must be at least 1";
     QTest::newRow("layer index") << QStringList{"project", "-m", kSmall, "--layer", "6"} << "--layer 6 is out of range";
   }
 
@@ -195,6 +195,18 @@ class TestCli : public QObject {
     const Run r = runCli(args);
     QCOMPARE(r.code, 1);
     QVERIFY2(r.err.contains(needle), qPrintable(r.err));
+  }
+
+  // More layers asked than the model has: all of them, and a note saying so (issue 22).
+  void topKAboveTheLayerCountUsesAllLayers() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST not installed");
+    const Run r = runCli({"analyze", "-m", kSmall, "--top-k", "7", "--per-class", "5", "--geometry-samples", "0",
+                          "--no-cache", "--json"});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY2(r.err.contains("has 6 generalized layers, fewer than --top-k 7: all 6 are recommended"),
+             qPrintable(r.err));
+    const QJsonObject o = QJsonDocument::fromJson(r.out.toUtf8()).object();
+    QCOMPARE(o["recommended"].toArray().size(), 6);
   }
 
   void dataFashionMnist() {

@@ -50,7 +50,7 @@ double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
 torch::Tensor orthonormal(int64_t rows, int64_t cols, bool centered) {
   torch::Tensor m = torch::randn({rows, cols + (centered ? 1 : 0)}, kF64);
   if (centered) m.select(1, 0).fill_(1);
-  const torch::Tensor q = std::get<0>(torch::linalg::qr(m, "reduced"));
+  const torch::Tensor q = std::get<0>(torch::linalg_qr(m, "reduced"));
   return centered ? q.slice(1, 1) : q;
 }
 

@@ -1,0 +1,61 @@
+#pragma once
+// Every difference between the LibTorch versions KD Studio builds on (Debian 12's 1.13, Debian
+// 13's 2.6, PyTorch's own 2.x with CUDA) lives here, and no other file tests TORCH_VERSION_*.
+// Each entry names the versions it separates. What is the same everywhere (torch::linalg_eigh,
+// linalg_eigvalsh, linalg_qr: the torch::linalg:: namespace of 1.x is gone in 2.x) is used
+// directly and needs no entry.
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
+#include <sstream>
+#include <string>
+#include <type_traits>
+
+#define KD_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+/// 1 where the legacy profiler API (torch::autograd::profiler::enableProfiler with a
+/// ProfilerConfig of torch::profiler::impl, torch/csrc/autograd/profiler_kineto.h) is what the
+/// bench's --profile uses: LibTorch 1.x. It moved and changed in 2.x.
+#define KD_TORCH_LEGACY_PROFILER (TORCH_VERSION_MAJOR == 1)
+
+/// 1 where aten::scaled_dot_product_attention is a built-in operator (LibTorch 2.0 and later);
+/// older builds get ours (models/sdpa_operator.cpp) so that TorchScript files from 2.x load.
+#define KD_TORCH_HAS_SDPA KD_TORCH_AT_LEAST(2, 0)
+
+namespace kd::compat {
+
+/// The key of a parameter in torch::optim::Optimizer::state(): the TensorImpl address as text in
+/// LibTorch 1.x (what c10::guts::to_string, removed in 2.x, printed), the TensorImpl pointer itself
+/// in 2.x. Our checkpoints never store this key (they number the parameters), so a checkpoint
+/// moves between versions unchanged.
+template <typename StateMap, typename Tensor>
+typename StateMap::key_type optimizer_state_key(const StateMap&, const Tensor& param) {
+  using Key = typename StateMap::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;
+    text << static_cast<const void*>(param.unsafeGetTensorImpl());
+    return text.str();
+  } else {
+    return static_cast<Key>(param.unsafeGetTensorImpl());
+  }
+}
+
+/// Turns CUDA autocast to bfloat16 on or off. The API took the device type in LibTorch 2.4
+/// (set_autocast_enabled(kCUDA, ...)); before, CUDA had its own functions (set_enabled,
+/// set_autocast_gpu_dtype), deprecated in 2.4.
+inline void set_cuda_bf16_autocast(bool on) {
+#if KD_TORCH_AT_LEAST(2, 4)
+  if (on) at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, on);
+#else
+  if (on) at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(on);
+#endif
+  if (!on) at::autocast::clear_cache();
+}
+
+/// "1.13.1" or "2.6.0": the LibTorch this program was built against.
+inline std::string torch_version() { return TORCH_VERSION; }
+
+}  // namespace kd::compat
