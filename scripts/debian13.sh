@@ -2,10 +2,12 @@
 # KD Studio on Debian 13 (trixie: LibTorch 2.6, Qt 6.8, OpenCV 4.10), in a chroot made once with
 # mmdebstrap. The guard that keeps one codebase building on LibTorch 1.13 and 2.x (docs/packaging.md).
 #
+#   scripts/debian13.sh prepare          make the chroot if needed and install the build dependencies
+#                                        (no build: .ci/run does this while the Debian 12 leg builds)
 #   scripts/debian13.sh build            make the chroot if needed, configure + build build/debian13
 #   scripts/debian13.sh test [ARGS]      build, then ctest there (ARGS go to ctest, e.g. -L unit)
-#   scripts/debian13.sh deb              build, package and install-test the Debian 13 .deb
-#                                        (scripts/test-deb.sh inside the chroot): build/deb13/*+deb13_*.deb
+#   scripts/debian13.sh deb              package and install-test the Debian 13 .deb (scripts/test-deb.sh
+#                                        inside the chroot, on build/debian13): build/debian13/*+deb13_*.deb
 #   scripts/debian13.sh python SCRIPT [ARGS]   run a Python script of the repo with Debian 13's
 #                                        PyTorch 2.6 (installs python3-torch there first)
 #   scripts/debian13.sh run 'COMMAND'    run a shell command in the chroot, in /src
@@ -30,7 +32,7 @@ say() { printf '== [debian13 %4ds] %s\n' "$SECONDS" "$*"; }
 what=${1:-}
 shift || true
 case "$what" in
-  build|test|deb|python|run|shell) ;;
+  prepare|build|test|deb|python|run|shell) ;;
   *) die "usage: scripts/debian13.sh build|test [ctest args]|deb|python SCRIPT [args]|run 'COMMAND'|shell" ;;
 esac
 [[ $(id -u) -eq 0 ]] || die "needs root (mmdebstrap, mount and chroot); run it with sudo"
@@ -88,6 +90,10 @@ build() {
 }
 
 case "$what" in
+  prepare)
+    make_chroot
+    deps --test
+    ;;
   build) build ;;
   test)
     build
@@ -97,9 +103,14 @@ case "$what" in
   deb)
     make_chroot
     deps --dev
-    say "scripts/test-deb.sh in the chroot (build/deb13)"
-    in_chroot "KD_DEB_BUILD_DIR=build/deb13 JOBS=$JOBS scripts/test-deb.sh" ||
-      die "the Debian 13 package test failed"
+    # The package is built in build/debian13 (the objects of `build` are reused: only the tests
+    # and benchmarks are switched off, and the install prefix set), then the preset is restored.
+    say "scripts/test-deb.sh in the chroot (build/debian13, RelWithDebInfo, stripped)"
+    status=0
+    in_chroot "KD_DEB_BUILD_DIR=build/debian13 KD_DEB_BUILD_TYPE=RelWithDebInfo JOBS=$JOBS scripts/test-deb.sh" ||
+      status=$?
+    in_chroot "cmake --preset debian13 >/dev/null" || true
+    [[ $status -eq 0 ]] || die "the Debian 13 package test failed"
     ;;
   python)
     [[ $# -ge 1 ]] || die "python needs a script of the repository"

@@ -15,6 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${KD_DEB_BUILD_DIR:-build/deb}
+# scripts/debian13.sh deb reuses its build/debian13 (RelWithDebInfo: -O2, stripped in the package)
+# instead of building everything a second time.
+BUILD_TYPE=${KD_DEB_BUILD_TYPE:-Release}
 JOBS=${JOBS:-2}
 APP_ID=io.github.kdstudio.kdstudio
 TEACHER=/usr/share/kdstudio/models/fashion-mnist-teacher.kdmodel
@@ -61,8 +64,8 @@ if dpkg-query -W -f='${Status}' kdstudio 2>/dev/null | grep -q "install ok insta
   fail "kdstudio is installed already; remove it first (sudo apt-get remove kdstudio)"
 fi
 
-step "configure $BUILD (Release, prefix /usr, no tests or benchmarks)"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+step "configure $BUILD ($BUILD_TYPE, prefix /usr, no tests or benchmarks)"
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DCMAKE_INSTALL_PREFIX=/usr \
   -DKD_BUILD_GUI=ON -DKD_BUILD_TESTS=OFF -DKD_BUILD_BENCH=OFF >"$TMP/configure.log" \
   || { cat "$TMP/configure.log"; fail "configure"; }
 

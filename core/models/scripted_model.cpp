@@ -2,11 +2,13 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
@@ -246,6 +248,11 @@ std::unique_ptr<ScriptedModel> ScriptedModel::load(const std::string& path,
   torch::jit::ExtraFilesMap extra{{kTorchScriptMetaFile, ""}};
   torch::jit::Module module;
   (void)sdpa_operator_is_ours();  // links the attention operator into every loading program
+  // No TensorExpr fusion: Debian 13's LibTorch 2.6 compiles every fused group with LLVM on the
+  // CPU, which took minutes for a small traced ViT (the partition check runs many graphs once
+  // each). PyTorch itself does not fuse on the CPU by default either.
+  static std::once_flag fuser_off;
+  std::call_once(fuser_off, [] { torch::jit::setTensorExprFuserEnabled(false); });
   try {
     module = torch::jit::load(path, torch::Device(torch::kCPU), extra);
   } catch (const std::exception& e) {

@@ -18,13 +18,12 @@
 #include <fstream>
 
 #include "common/torch_compat.h"
-#include "data/balanced_subset.h"
-#include "data/data_spec.h"
 #include "distill/checkpoint.h"
 #include "distill/trainer.h"
 #include "io/safetensors.h"
 #include "models/model_file.h"
 #include "models/zoo/zoo_builder.h"
+#include "fashion_data.h"
 
 namespace fs = std::filesystem;
 
@@ -41,21 +40,7 @@ std::string this_version() {
   return "libtorch-" + std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR);
 }
 
-const kd::Dataset& fashion() {
-  static const kd::Dataset data = kd::load_dataset("fashion-mnist");
-  return data;
-}
-
-kd::TrainData train_data() {
-  const kd::Dataset& d = fashion();
-  kd::TrainData t;
-  t.train = &d.train;
-  t.test = &d.test;
-  t.stats = kd::compute_channel_stats(d.train);
-  t.train_indices = kd::balanced_subset(d.train.labels, 10, 30, 1);
-  t.test_indices = kd::balanced_subset(d.test.labels, 10, 20, 1);
-  return t;
-}
+kd::TrainData train_data() { return kdtest::fashion_train_data(30, 20); }
 
 kd::TrainerSettings settings() {
   kd::TrainerSettings s;

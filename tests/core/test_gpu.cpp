@@ -26,6 +26,7 @@
 #include "distill/teacher_targets.h"
 #include "distill/trainer.h"
 #include "models/zoo/zoo_builder.h"
+#include "fashion_data.h"
 #include "test_util.h"
 
 namespace {
@@ -72,11 +73,7 @@ kd::TrainerSettings student_alone(int epochs, int64_t batch_size) {
   return s;
 }
 
-/// Fashion-MNIST, loaded once.
-const kd::Dataset& fashion() {
-  static const kd::Dataset data = kd::load_dataset("fashion-mnist");
-  return data;
-}
+using kdtest::fashion;
 
 }  // namespace
 
@@ -178,13 +175,7 @@ class TestGpu : public QObject {
   void bf16AccuracyWithinToleranceOfFp32() {
     REQUIRE_CUDA();
     if (!QFileInfo::exists(kFashionDir)) QSKIP("Fashion-MNIST not installed");
-    const kd::Dataset& d = fashion();
-    kd::TrainData data;
-    data.train = &d.train;
-    data.test = &d.test;
-    data.stats = kd::compute_channel_stats(d.train);
-    data.train_indices = kd::balanced_subset(d.train.labels, 10, 500, 1);
-    data.test_indices = kd::balanced_subset(d.test.labels, 10, 200, 1);
+    const kd::TrainData data = kdtest::fashion_train_data(500, 200);
     auto accuracy = [&](bool bf16) {
       auto student = zoo_model("resnet9:channels=1,size=28,width=0.25", 2);
       kd::TrainerSettings s = student_alone(3, 128);

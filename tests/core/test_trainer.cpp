@@ -19,6 +19,7 @@
 #include "distill/trainer.h"
 #include "io/safetensors.h"
 #include "models/zoo/zoo_builder.h"
+#include "fashion_data.h"
 #include "test_util.h"
 
 namespace {
@@ -35,12 +36,6 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-/// Fashion-MNIST, loaded once.
-const kd::Dataset& fashion() {
-  static const kd::Dataset data = kd::load_dataset("fashion-mnist");
-  return data;
-}
-
 /// Cancels after `steps` on_step reports; counts the epochs it saw.
 class StopAfter final : public kd::TrainObserver {
  public:
@@ -55,14 +50,7 @@ class StopAfter final : public kd::TrainObserver {
 };
 
 kd::TrainData train_data(int64_t train_per_class, int64_t test_per_class) {
-  const kd::Dataset& d = fashion();
-  kd::TrainData t;
-  t.train = &d.train;
-  t.test = &d.test;
-  t.stats = kd::compute_channel_stats(d.train);
-  t.train_indices = kd::balanced_subset(d.train.labels, 10, train_per_class, 1);
-  t.test_indices = kd::balanced_subset(d.test.labels, 10, test_per_class, 1);
-  return t;
+  return kdtest::fashion_train_data(train_per_class, test_per_class);
 }
 
 kd::TrainerSettings settings_for(kd::Method method, int epochs) {

@@ -253,11 +253,23 @@ class TestMainWindow : public QObject {
       sizes = splitter->sizes();
       QVERIFY(w.close());
     }
+    QSize restored;
+    {
+      MainWindow w;
+      w.show();
+      QCOMPARE(w.tabs()->currentIndex(), 3);
+      // Qt 6.8's offscreen platform restores the frame geometry less its fake decorations
+      // (11 x 26 px); Qt 6.4's restores 1280 x 800 exactly. Either way the size must not drift
+      // from one start to the next (checked below).
+      QVERIFY2(qAbs(w.width() - 1280) <= 16 && qAbs(w.height() - 800) <= 32,
+               qPrintable(QString("%1x%2").arg(w.width()).arg(w.height())));
+      QCOMPARE(w.findChildren<QSplitter*>().value(0)->sizes(), sizes);
+      restored = w.size();
+      QVERIFY(w.close());
+    }
     MainWindow w;
     w.show();
-    QCOMPARE(w.tabs()->currentIndex(), 3);
-    QCOMPARE(w.size(), QSize(1280, 800));
-    QCOMPARE(w.findChildren<QSplitter*>().value(0)->sizes(), sizes);
+    QCOMPARE(w.size(), restored);
     w.tabs()->setCurrentIndex(0);
     QVERIFY(w.close());
   }

@@ -1,0 +1,29 @@
+#pragma once
+// Fashion-MNIST (the Debian package dataset-fashion-mnist) for the training tests: loaded once per
+// test executable, and class-balanced subsets of it as the trainer takes them.
+#include "data/balanced_subset.h"
+#include "data/data_spec.h"
+#include "distill/trainer.h"
+
+namespace kdtest {
+
+/// Fashion-MNIST, loaded on first use.
+inline const kd::Dataset& fashion() {
+  static const kd::Dataset data = kd::load_dataset("fashion-mnist");
+  return data;
+}
+
+/// Training data over Fashion-MNIST: `train_per_class` and `test_per_class` images of each class
+/// (balanced subsets drawn with seed 1), statistics of the whole training split.
+inline kd::TrainData fashion_train_data(int64_t train_per_class, int64_t test_per_class) {
+  const kd::Dataset& d = fashion();
+  kd::TrainData t;
+  t.train = &d.train;
+  t.test = &d.test;
+  t.stats = kd::compute_channel_stats(d.train);
+  t.train_indices = kd::balanced_subset(d.train.labels, 10, train_per_class, 1);
+  t.test_indices = kd::balanced_subset(d.test.labels, 10, test_per_class, 1);
+  return t;
+}
+
+}  // namespace kdtest
