@@ -28,7 +28,7 @@ fi
 # Extra tools for developers (screenshots, fixture scripts): scripts/install-deps.sh --dev
 if [[ "${1:-}" == "--dev" ]]; then
   PACKAGES+=(xvfb xauth imagemagick python3-torch python3-torchvision
-             desktop-file-utils appstream man-db x11-utils)  # the last four: scripts/test-deb.sh
+             desktop-file-utils appstream man-db x11-utils libglib2.0-bin mount)  # the last six: scripts/test-deb.sh
 fi
 
 missing=()

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${KD_DEB_BUILD_DIR:-build/deb}
-# scripts/debian13.sh deb reuses its build/debian13 (RelWithDebInfo: -O2, stripped in the package)
+# scripts/debian13.sh deb reuses its build/debian13 (Release at -O2, stripped in the package)
 # instead of building everything a second time.
 BUILD_TYPE=${KD_DEB_BUILD_TYPE:-Release}
 JOBS=${JOBS:-2}
