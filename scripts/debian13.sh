@@ -6,6 +6,9 @@
 #                                        (no build: .ci/run does this while the Debian 12 leg builds)
 #   scripts/debian13.sh build            make the chroot if needed, configure + build build/debian13
 #   scripts/debian13.sh test [ARGS]      build, then ctest there (ARGS go to ctest, e.g. -L unit)
+#   scripts/debian13.sh guard            what CI runs: build the engine (kdcore) and the tests of what
+#                                        differs between LibTorch versions (test_cross_version,
+#                                        test_torchscript_v2, test_geometry), and run those
 #   scripts/debian13.sh deb              package and install-test the Debian 13 .deb (scripts/test-deb.sh
 #                                        inside the chroot, on build/debian13): build/debian13/*+deb13_*.deb
 #   scripts/debian13.sh python SCRIPT [ARGS]   run a Python script of the repo with Debian 13's
@@ -32,7 +35,7 @@ say() { printf '== [debian13 %4ds] %s\n' "$SECONDS" "$*"; }
 what=${1:-}
 shift || true
 case "$what" in
-  prepare|build|test|deb|python|run|shell) ;;
+  prepare|build|guard|test|deb|python|run|shell) ;;
   *) die "usage: scripts/debian13.sh build|test [ctest args]|deb|python SCRIPT [args]|run 'COMMAND'|shell" ;;
 esac
 [[ $(id -u) -eq 0 ]] || die "needs root (mmdebstrap, mount and chroot); run it with sudo"
@@ -96,6 +99,16 @@ case "$what" in
     deps --test
     ;;
   build) build ;;
+  guard)
+    make_chroot
+    deps --test
+    targets="test_cross_version test_torchscript_v2 test_geometry"
+    say "configure + build kdcore and $targets (preset debian13, -j$JOBS)"
+    in_chroot "cmake --preset debian13 >/dev/null && cmake --build --preset debian13 -j $JOBS --target $targets" ||
+      die "the Debian 13 build failed"
+    say "ctest --preset debian13 -R ($targets)"
+    in_chroot "ctest --preset debian13 -j $JOBS -R '^(${targets// /|})\$'" || die "tests failed on Debian 13"
+    ;;
   test)
     build
     say "ctest --preset debian13 $*"
