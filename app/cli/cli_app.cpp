@@ -13,6 +13,8 @@
 #include "analysis_commands.h"
 #include "data_command.h"
 #include "inspect_command.h"
+#include "study_commands.h"
+#include "sweep_commands.h"
 #include "train_commands.h"
 
 namespace kd::cli {
@@ -32,6 +34,8 @@ int run(int argc, char** argv) {
   add_data_command(app, exit_code);
   add_analysis_commands(app, exit_code);
   add_train_commands(app, exit_code);
+  add_sweep_commands(app, exit_code);
+  add_study_commands(app, exit_code);
   // After the subcommands: CLI11 copies the parent's footer into subcommands made later.
   app.footer(
       "Examples:\n"
@@ -39,6 +43,7 @@ int run(int argc, char** argv) {
       "  kdstudio-cli inspect --model resnet9:channels=1,size=28,width=0.125\n"
       "  kdstudio-cli analyze --model teacher.kdmodel --data fashion-mnist\n"
       "  kdstudio-cli train --config my-experiment.json --device cuda\n"
+      "  kdstudio-cli sweep run my-sweep.json --jobs 2\n"
       "See also: man kdstudio-cli, and the desktop app kdstudio.");
   app.parse_complete_callback([&threads]() {
     tune_allocator();

@@ -2,16 +2,11 @@
 
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdio>
 
 namespace kd::cli {
 
 namespace {
-
-std::atomic<bool> g_interrupted{false};
-
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
 
 constexpr int kBarWidth = 30;  // characters of the bar
 constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
@@ -20,16 +15,13 @@ constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
 
 TerminalProgress::TerminalProgress(std::string title)
     : title_(std::move(title)), tty_(::isatty(STDERR_FILENO) != 0) {
-  g_interrupted.store(false);
-  std::signal(SIGINT, on_sigint);
 }
 
 TerminalProgress::~TerminalProgress() {
   finish();
-  std::signal(SIGINT, SIG_DFL);
 }
 
-bool TerminalProgress::cancelled() const { return g_interrupted.load(); }
+bool TerminalProgress::cancelled() const { return StopSignals::requested(); }
 
 void TerminalProgress::progress(double fraction, const std::string& message) {
   std::lock_guard<std::mutex> lock(mutex_);

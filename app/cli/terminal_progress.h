@@ -5,11 +5,12 @@
 #include <string>
 
 #include "common/progress.h"
+#include "stop_signals.h"
 
 namespace kd::cli {
 
 /// Progress on stderr: a redrawn bar on a terminal, a line per 10% (or new stage) otherwise.
-/// Ctrl-C while it is installed asks the operation to stop cleanly (cancelled() turns true).
+/// Ctrl-C or SIGTERM while it is alive asks the operation to stop cleanly (cancelled() turns true).
 class TerminalProgress final : public ProgressSink {
  public:
   explicit TerminalProgress(std::string title);
@@ -20,6 +21,7 @@ class TerminalProgress final : public ProgressSink {
   void finish();
 
  private:
+  StopSignals stop_signals_;
   std::string title_;
   bool tty_;
   std::mutex mutex_;

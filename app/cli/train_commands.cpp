@@ -17,12 +17,6 @@ namespace kd::cli {
 
 namespace {
 
-std::string percent(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
-}
-
 std::string join(const std::vector<int>& v) {
   std::string t;
   for (size_t i = 0; i < v.size(); ++i) t += (i ? "," : "") + std::to_string(v[i]);
@@ -35,43 +29,6 @@ std::string read_file(const std::string& path) {
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
-}
-
-void print_plan(const ExperimentRunner& runner) {
-  const PreparedExperiment& p = runner.prepared();
-  const ExperimentConfig& c = p.resolved;
-  std::cout << "Experiment: " << method_title(c.method) << "\n";
-  std::cout << "Data:       " << p.data.name << ", " << p.train_indices.size() << " training / "
-            << p.test_indices.size() << " test images" << (c.augment ? ", augmented" : "") << "\n";
-  if (!c.teacher.empty()) std::cout << "Teacher:    " << c.teacher << "\n";
-  std::cout << "Student:    " << c.student << "\n";
-  if (c.teacher_layers && c.student_layers) {
-    std::cout << "Layers:     teacher [" << join(c.teacher_layers->indices) << "] -> student ["
-              << join(c.student_layers->indices) << "]\n";
-  }
-  std::cout << "Training:   " << c.optimizer << ", lr " << c.lr.value_or(0) << " (" << c.schedule
-            << "), " << c.epochs << (c.epochs == 1 ? " epoch" : " epochs") << ", batch " << c.batch_size << ", " << c.seeds
-            << (c.seeds == 1 ? " seed" : " seeds") << " from " << c.seed << "\n";
-  std::cout << "Device:     " << p.device_description << "\n";
-  std::cout << "Run folder: " << runner.run_dir() << "\n";
-  std::cout.flush();
-}
-
-void print_result(const ExperimentResult& r) {
-  TextTable table({">seed", ">epochs", ">best %", ">best epoch", ">last %", ">time"});
-  for (const auto& s : r.seeds) {
-    table.add_row({std::to_string(s.seed), std::to_string(s.epochs_done), percent(s.best_test_acc),
-                   std::to_string(s.best_epoch + 1), percent(s.last_test_acc),
-                   format_duration(s.seconds)});
-  }
-  std::cout << "\n";
-  table.print(std::cout);
-  std::cout << "\nBest test accuracy: " << percent(r.best_test_acc_mean) << " +- "
-            << percent(r.best_test_acc_std) << " %\nLast test accuracy: "
-            << percent(r.last_test_acc_mean) << " +- " << percent(r.last_test_acc_std)
-            << " %  (mean +- std over " << r.seeds.size()
-            << (r.seeds.size() == 1 ? " seed" : " seeds") << ")\nResults in "
-            << r.run_dir << "/result.json\n";
 }
 
 ExperimentResult train_runner(ExperimentRunner& runner) {
@@ -190,6 +147,49 @@ void run_demo(const DemoOptions& o) {
 }
 
 }  // namespace
+
+std::string percent(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+void print_plan(const ExperimentRunner& runner) {
+  const PreparedExperiment& p = runner.prepared();
+  const ExperimentConfig& c = p.resolved;
+  std::cout << "Experiment: " << method_title(c.method) << "\n";
+  std::cout << "Data:       " << p.data.name << ", " << p.train_indices.size() << " training / "
+            << p.test_indices.size() << " test images" << (c.augment ? ", augmented" : "") << "\n";
+  if (!c.teacher.empty()) std::cout << "Teacher:    " << c.teacher << "\n";
+  std::cout << "Student:    " << c.student << "\n";
+  if (c.teacher_layers && c.student_layers) {
+    std::cout << "Layers:     teacher [" << join(c.teacher_layers->indices) << "] -> student ["
+              << join(c.student_layers->indices) << "]\n";
+  }
+  std::cout << "Training:   " << c.optimizer << ", lr " << c.lr.value_or(0) << " (" << c.schedule
+            << "), " << c.epochs << (c.epochs == 1 ? " epoch" : " epochs") << ", batch " << c.batch_size << ", " << c.seeds
+            << (c.seeds == 1 ? " seed" : " seeds") << " from " << c.seed << "\n";
+  std::cout << "Device:     " << p.device_description << "\n";
+  std::cout << "Run folder: " << runner.run_dir() << "\n";
+  std::cout.flush();
+}
+
+void print_result(const ExperimentResult& r) {
+  TextTable table({">seed", ">epochs", ">best %", ">best epoch", ">last %", ">time"});
+  for (const auto& s : r.seeds) {
+    table.add_row({std::to_string(s.seed), std::to_string(s.epochs_done), percent(s.best_test_acc),
+                   std::to_string(s.best_epoch + 1), percent(s.last_test_acc),
+                   format_duration(s.seconds)});
+  }
+  std::cout << "\n";
+  table.print(std::cout);
+  std::cout << "\nBest test accuracy: " << percent(r.best_test_acc_mean) << " +- "
+            << percent(r.best_test_acc_std) << " %\nLast test accuracy: "
+            << percent(r.last_test_acc_mean) << " +- " << percent(r.last_test_acc_std)
+            << " %  (mean +- std over " << r.seeds.size()
+            << (r.seeds.size() == 1 ? " seed" : " seeds") << ")\nResults in "
+            << r.run_dir << "/result.json\n";
+}
 
 void add_train_commands(CLI::App& app, int& exit_code) {
   auto train_opts = std::make_shared<TrainOptions>();

@@ -11,9 +11,6 @@ namespace kd::cli {
 
 namespace {
 
-std::atomic<bool> g_stop{false};
-extern "C" void on_train_sigint(int) { g_stop.store(true); }
-
 constexpr auto kRedraw = std::chrono::milliseconds(200);     // terminal line refresh
 constexpr auto kPlainInterval = std::chrono::seconds(30);   // progress lines in logs
 
@@ -44,17 +41,14 @@ std::string format_duration(double seconds) {
 }
 
 TrainProgress::TrainProgress() : tty_(::isatty(STDERR_FILENO) != 0) {
-  g_stop.store(false);
-  std::signal(SIGINT, on_train_sigint);
   last_line_ = std::chrono::steady_clock::now();
 }
 
 TrainProgress::~TrainProgress() {
   end_line();
-  std::signal(SIGINT, SIG_DFL);
 }
 
-bool TrainProgress::cancelled() const { return g_stop.load(); }
+bool TrainProgress::cancelled() const { return StopSignals::requested(); }
 
 void TrainProgress::end_line() {
   if (tty_ && drawn_) std::fprintf(stderr, "\n");

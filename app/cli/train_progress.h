@@ -4,12 +4,13 @@
 #include <string>
 
 #include "distill/trainer.h"
+#include "stop_signals.h"
 
 namespace kd::cli {
 
 /// Shows training on stderr: a redrawn status line on a terminal (epoch, batch, losses, LR,
 /// images per second, ETA), a line per epoch always, and a line every 30 s when not on a
-/// terminal. Ctrl-C stops training cleanly (the last checkpoint stays, resume continues).
+/// terminal. Ctrl-C or SIGTERM stops training cleanly (the last checkpoint stays, resume continues).
 class TrainProgress final : public TrainObserver {
  public:
   TrainProgress();
@@ -23,6 +24,7 @@ class TrainProgress final : public TrainObserver {
 
  private:
   void end_line();
+  StopSignals stop_signals_;
   bool tty_;
   std::mutex mutex_;
   bool drawn_ = false;

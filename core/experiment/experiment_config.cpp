@@ -489,6 +489,12 @@ void validate_experiment(const ExperimentConfig& config) {
   if (!problems.empty()) throw Error(join(problems, "\n"));
 }
 
+bool is_experiment_key(const std::string& key) { return known_key(key); }
+
+std::string unknown_experiment_key_message(const std::string& key) {
+  return unknown_key_message(key);
+}
+
 ExperimentConfig experiment_from_json(const std::string& text, const std::string& origin) {
   const json root = parse_json(text, origin);
   if (!root.is_object()) {

@@ -86,6 +86,12 @@ struct ExperimentConfig {
 /// in messages.
 ExperimentConfig experiment_from_json(const std::string& text, const std::string& origin);
 
+/// True for a key of our experiment schema ("format" and "version" included).
+bool is_experiment_key(const std::string& key);
+
+/// "unknown key 'methd' (did you mean 'method'?)": the message experiment_from_json gives.
+std::string unknown_experiment_key_message(const std::string& key);
+
 /// Writes our JSON schema (every field, optional ones only when set).
 std::string experiment_to_json(const ExperimentConfig& config, int indent = 2);
 

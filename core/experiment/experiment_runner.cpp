@@ -11,6 +11,7 @@
 
 #include "common/allocator.h"
 #include "common/error.h"
+#include "io/text_file.h"
 #include "common/version.h"
 #include "io/atomic_file.h"
 #include "models/model_file.h"
@@ -38,16 +39,6 @@ std::string read_text(const std::string& path) {
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
-}
-
-std::string sanitize(const std::string& name) {
-  std::string out;
-  for (char ch : name) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
-    out += ok ? ch : '_';
-  }
-  while (!out.empty() && out.front() == '.') out.erase(out.begin());
-  return out.empty() ? "run" : out.substr(0, 60);
 }
 
 int64_t physical_memory() {
@@ -92,7 +83,7 @@ std::pair<double, double> mean_std(const std::vector<double>& values) {
 
 std::string run_folder_name(const ExperimentConfig& resolved) {
   const std::string label = resolved.name.empty() ? method_name(resolved.method) : resolved.name;
-  return sanitize(label) + "-" + experiment_hash(resolved);
+  return safe_file_name(label, "run") + "-" + experiment_hash(resolved);
 }
 
 std::string seed_folder_name(uint64_t seed) { return "seed-" + std::to_string(seed); }
