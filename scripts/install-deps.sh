@@ -6,6 +6,7 @@
 #   --test    also what scripts/run.sh test needs (clang for the fuzz smoke test)
 #   --dev     also the developers' tools (screenshots, fixture scripts, scripts/test-deb.sh)
 #   --python  only Debian's PyTorch (the fixture and reference scripts)
+#   --slurm   also munge and Slurm's daemons and client (scripts/slurm-local.sh, scripts/test-slurm.sh)
 set -euo pipefail
 codename=$( . /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
 
@@ -21,6 +22,9 @@ PACKAGES=(
 # Not on trixie: the Debian 13 leg (scripts/debian13.sh) builds and tests without fuzzing.
 if [[ ("${1:-}" == "--test" || "${1:-}" == "--dev") && "$codename" != trixie ]]; then
   PACKAGES+=(clang libclang-rt-14-dev)
+fi
+if [[ "${1:-}" == "--slurm" ]]; then
+  PACKAGES+=(munge slurmctld slurmd slurm-client)
 fi
 if [[ "${1:-}" == "--python" ]]; then
   PACKAGES=(python3-torch python3-torchvision)
