@@ -22,6 +22,8 @@
 #include "common/device.h"
 #include "common/version.h"
 #include "experiments_page.h"
+#include "sweep/sweep_folder.h"
+#include "sweep_panel.h"
 #include "guided_tour.h"
 #include "main_window.h"
 #include "model_panel.h"
@@ -47,7 +49,8 @@ bool handleInfoOptions(int argc, char** argv) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       std::cout
           << "Usage: kdstudio [--version] [--help] [--empty] [--defaults] [--tour DIR]\n"
-             "               [EXPERIMENT.json | MODEL.kdmodel | MODEL.pt | CHECKPOINT | RUN_DIR]\n"
+             "               [EXPERIMENT.json | MODEL.kdmodel | MODEL.pt | CHECKPOINT | RUN_DIR |\n"
+             "                SWEEP_DIR]\n"
              "               [Qt options]\n"
              "KD Studio, the desktop application for interactive knowledge distillation.\n"
              "  EXPERIMENT.json  open this experiment file\n"
@@ -58,6 +61,8 @@ bool handleInfoOptions(int argc, char** argv) {
              "  RUN_DIR          a run folder (or one of its seed-N folders): open the run's\n"
              "                   config.json as the experiment and list the runs next to it\n"
              "                   on the Experiments page, with this run selected\n"
+             "  SWEEP_DIR        a sweep folder (kdstudio-cli sweep, study layers): show it on\n"
+             "                   the Experiments page's Sweeps tab\n"
              "  --empty          start without loading any dataset or model\n"
              "  --defaults       start from the embedded default (Fashion-MNIST, the\n"
              "                   bundled teacher, a small student), not the last session\n"
@@ -162,14 +167,20 @@ LaunchTarget classifyLaunchArgument(const QString& arg) {
   if (info.isDir()) {
     const QDir dir(info.absoluteFilePath());
     if (isRunFolder(dir)) return runTarget(dir);
+    if (is_sweep_folder(dir.absolutePath().toStdString())) {
+      LaunchTarget t;
+      t.kind = LaunchTarget::Kind::kSweep;
+      t.path = QDir::cleanPath(dir.absolutePath());
+      return t;
+    }
     QDir parent = dir;
     if (seedFolderName().match(info.fileName()).hasMatch() && parent.cdUp() &&
         isRunFolder(parent)) {
       return runTarget(parent);
     }
     return errorTarget(
-        QObject::tr("%1 is a folder, but not a KD Studio run folder: it has no config.json and "
-                    "resolved.json. A run folder is <runs folder>/<name>-<hash>, as written by "
+        QObject::tr("%1 is a folder, but not a KD Studio run folder (it has no config.json and "
+                    "resolved.json) nor a sweep folder (no points.json). A run folder is <runs folder>/<name>-<hash>, as written by "
                     "training; to list all the runs of a folder, choose it as the runs folder "
                     "on the Experiments page.")
             .arg(shown));
@@ -253,6 +264,11 @@ QString openLaunchTarget(MainWindow& window, const LaunchTarget& target) {
       page->setRunsRoot(target.runsRoot);
       window.tabs()->setCurrentWidget(page);
       return {};
+    }
+    case LaunchTarget::Kind::kSweep: {
+      window.tabs()->setCurrentWidget(window.experimentsPage());
+      window.experimentsPage()->showSweeps();
+      return window.experimentsPage()->sweepPanel()->openSweep(target.path);  // shown on the tab
     }
     case LaunchTarget::Kind::kError:
       break;

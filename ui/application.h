@@ -12,6 +12,7 @@ struct LaunchTarget {
     kExperiment,  ///< an experiment file (or anything else): opened as an experiment
     kModel,       ///< a model file (.kdmodel, TorchScript .pt/.pth, or our safetensors model)
     kRun,         ///< a run folder, one of its seed-N folders, its checkpoint or its config.json
+    kSweep,       ///< a sweep folder (its points.json): opened on the Experiments page's Sweeps tab
     kError,       ///< a folder or safetensors file that is neither: `error` says why
   };
   Kind kind = Kind::kError;

@@ -15,6 +15,7 @@
 #include <QSettings>
 #include <QSortFilterProxyModel>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableView>
 #include <QTextDocumentFragment>
 #include <QTimer>
@@ -28,6 +29,7 @@
 #include "run_files.h"
 #include "run_table_model.h"
 #include "student_export.h"
+#include "sweep_panel.h"
 
 namespace kd::ui {
 
@@ -105,6 +107,7 @@ void ExperimentsPage::buildUi() {
   proxy_->setSourceModel(model_);
   proxy_->setSortRole(Qt::UserRole);
   table_ = new QTableView;
+  table_->setObjectName(QStringLiteral("runTable"));
   table_->setModel(proxy_);
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setSelectionMode(QAbstractItemView::ExtendedSelection);
@@ -212,11 +215,27 @@ void ExperimentsPage::buildUi() {
   split->setStretchFactor(0, 2);
   split->setStretchFactor(1, 3);
   split->setSizes({300, 450});
+  auto* runs = new QWidget;
+  auto* runsLayout = new QVBoxLayout(runs);
+  runsLayout->addLayout(top);
+  runsLayout->addWidget(error_);
+  runsLayout->addWidget(split, 1);
+  sweeps_ = new SweepPanel;
+  connect(sweeps_, &SweepPanel::statusMessage, this, &ExperimentsPage::statusMessage);
+  tabs_ = new QTabWidget;
+  tabs_->setDocumentMode(true);
+  tabs_->addTab(runs, tr("Runs"));
+  tabs_->setTabToolTip(0, tr("Every run folder under the runs folder"));
+  tabs_->addTab(sweeps_, tr("Sweeps"));
+  tabs_->setTabToolTip(1, tr("Grids of experiments and layer-choice studies, run here or on Slurm"));
   auto* layout = new QVBoxLayout(this);
-  layout->addLayout(top);
-  layout->addWidget(error_);
-  layout->addWidget(split, 1);
+  layout->setContentsMargins(0, 0, 0, 0);
+  layout->addWidget(tabs_);
 }
+
+void ExperimentsPage::showSweeps() { tabs_->setCurrentWidget(sweeps_); }
+
+void ExperimentsPage::showRuns() { tabs_->setCurrentIndex(0); }
 
 QString ExperimentsPage::runsRoot() const { return root_->text(); }
 

@@ -16,17 +16,20 @@ class QLabel;
 class QLineEdit;
 class QPushButton;
 class QSortFilterProxyModel;
+class QTabWidget;
 class QTableView;
 class QTimer;
 
 namespace kd::ui {
 
 class RunTableModel;
+class SweepPanel;
 
 /// The Experiments page: every run folder under the runs root in a table (name, method, layers,
 /// seeds, epochs, best and last test accuracy, status, date); selecting several overlays their
 /// curves (test accuracy, loss); a run's config can be opened to re-run or edit it; a run's
-/// per-epoch metrics export as CSV and any plot as PNG, PDF or SVG.
+/// per-epoch metrics export as CSV and any plot as PNG, PDF or SVG. Its Sweeps tab (SweepPanel)
+/// runs and shows sweeps and layer-choice studies.
 class ExperimentsPage : public QWidget {
   Q_OBJECT
 
@@ -47,6 +50,11 @@ class ExperimentsPage : public QWidget {
   /// Writes the per-epoch metrics of the run at `row` as CSV; returns the error or "".
   QString exportCsv(int row, const QString& path) const;
   QCustomPlot* overlayPlot() const;
+  /// The Sweeps tab.
+  SweepPanel* sweepPanel() const { return sweeps_; }
+  /// Brings the Sweeps tab / the Runs tab to the front.
+  void showSweeps();
+  void showRuns();
 
   /// True while the runs root is being scanned.
   bool isScanning() const;
@@ -97,6 +105,8 @@ class ExperimentsPage : public QWidget {
   void showFolder();
   void showEvent(QShowEvent* event) override;
 
+  QTabWidget* tabs_ = nullptr;
+  SweepPanel* sweeps_ = nullptr;
   QLineEdit* root_ = nullptr;
   QPushButton* refresh_ = nullptr;
   QTableView* table_ = nullptr;

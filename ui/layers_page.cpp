@@ -55,6 +55,7 @@ struct LayersPage::Private {
   QPushButton* recommend = nullptr;
   QPushButton* cka = nullptr;
   QSpinBox* ckaPerClass = nullptr;
+  QPushButton* study = nullptr;
   QProgressBar* progress = nullptr;
   QPushButton* cancel = nullptr;
   QLabel* status = nullptr;
@@ -106,6 +107,13 @@ void LayersPage::Private::buildUi() {
   ckaPerClass->setRange(2, 1000);
   ckaPerClass->setValue(50);
   ckaPerClass->setToolTip(tr("Samples per class for the CKA map"));
+  study = new QPushButton(tr("Layer &study\u2026"));
+  study->setObjectName(QStringLiteral("layerStudyButton"));
+  study->setToolTip(tr("Does Q pick the right layers on your data? Train the Training page's "
+                       "experiment with the Q layers, the standard ones, the S, I and E choices "
+                       "and random sets, several seeds each, and relate accuracy to Q "
+                       "(Experiments page, Sweeps tab)"));
+  QObject::connect(study, &QPushButton::clicked, q, &LayersPage::layerStudyRequested);
   progress = new QProgressBar;
   progress->setRange(0, kProgressSteps);
   progress->setValue(0);
@@ -148,6 +156,8 @@ void LayersPage::Private::buildUi() {
   ckaLabel->setBuddy(ckaPerClass);
   top->addWidget(ckaLabel);
   top->addWidget(ckaPerClass);
+  top->addSpacing(16);
+  top->addWidget(study);
   top->addSpacing(16);
   top->addWidget(progress, 1);
   top->addWidget(cancel);
@@ -216,6 +226,7 @@ void LayersPage::Private::updateButtons() {
   cka->setEnabled(!busy && haveInputs && session->student());
   recommend->setEnabled(session && session->analysis() && !session->analysis()->recommended.empty());
   cancel->setEnabled(busy);
+  study->setEnabled(haveInputs && session->student());
 }
 
 void LayersPage::Private::startJob(Job kind, Work work) {

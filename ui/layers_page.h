@@ -50,6 +50,8 @@ class LayersPage : public QWidget {
   void ckaFinished();
   /// A job failed (message already shown on the page).
   void failed(const QString& message);
+  /// The user asked for a layer-choice study ("Layer study…").
+  void layerStudyRequested();
   /// Progress text for the status bar.
   void statusMessage(const QString& text);
 

@@ -34,6 +34,7 @@
 #include "models_page.h"
 #include "recent_files.h"
 #include "session.h"
+#include "sweep_panel.h"
 #include "training_page.h"
 
 namespace kd::ui {
@@ -170,6 +171,20 @@ void MainWindow::connectSession() {
   });
   connect(experiments_, &ExperimentsPage::openConfigRequested, this,
           [this](const QString& path) { openExperiment(path); });
+  connect(layers_, &LayersPage::layerStudyRequested, this, [this] {
+    LayerStudyOptions options;
+    int jobs = 1;
+    if (SweepPanel::askLayerStudy(this, &options, &jobs)) startLayerStudy(options.seeds, options.random_sets, jobs);
+  });
+}
+
+QString MainWindow::startLayerStudy(int seeds, int randomSets, int jobs) {
+  LayerStudyOptions options;
+  options.seeds = seeds;
+  options.random_sets = randomSets;
+  tabs_->setCurrentWidget(experiments_);
+  experiments_->showSweeps();
+  return experiments_->sweepPanel()->startLayerStudy(training_->currentConfig(), options, jobs);
 }
 
 void MainWindow::flagPageError(QWidget* page) {

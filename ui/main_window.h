@@ -36,6 +36,9 @@ class MainWindow : public QMainWindow {
   /// fills the training form and selects its explicit layers once the models are loaded.
   /// Returns the error shown, or an empty string.
   QString openExperiment(const QString& path);
+  /// Starts a layer-choice study of the Training page's experiment on the Experiments page's
+  /// Sweeps tab (shown); returns the error shown there, or "".
+  QString startLayerStudy(int seeds, int randomSets, int jobs);
   /// Writes the current experiment (form, models, data, layers) as JSON, atomically.
   QString saveExperiment(const QString& path);
 

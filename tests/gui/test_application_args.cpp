@@ -16,6 +16,9 @@
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "main_window.h"
+#include "sweep/sweep_folder.h"
+#include "sweep/sweep_spec.h"
+#include "sweep_panel.h"
 #include "training_page.h"
 
 using kd::ui::LaunchTarget;
@@ -197,6 +200,30 @@ class TestApplicationArgs : public QObject {
     QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(page));
     QTRY_COMPARE_WITH_TIMEOUT(page->runCount(), 2, kTimeoutMs);
     QTRY_COMPARE_WITH_TIMEOUT(canonical(page->currentRunDir()), canonical(runDir_), kTimeoutMs);
+  }
+
+  void aSweepFolderOpensOnTheSweepsTab() {
+    const std::string text = R"({"format": "kdstudio-sweep", "version": 1, "name": "args-sweep",
+      "base": {"format": "kdstudio-experiment", "dataset": "fashion-mnist",
+               "student": "resnet9:channels=1,size=28,width=0.125", "method": "student",
+               "epochs": 1, "train_per_class": 20, "seeds": 1},
+      "axes": {"seed": [0, 1, 2]}})";
+    const kd::SweepFolder folder = kd::SweepFolder::create(kd::sweep_from_json(text, "args-sweep.json"), text,
+                                                           tmp_.filePath("sweeps").toStdString());
+    const QString dir = QString::fromStdString(folder.dir());
+    const LaunchTarget t = kd::ui::classifyLaunchArgument(dir + "/");
+    QVERIFY2(t.kind == LaunchTarget::Kind::kSweep, qPrintable(t.error));
+    QCOMPARE(canonical(t.path), canonical(dir));
+    kd::ui::MainWindow w;
+    w.show();
+    QCOMPARE(kd::ui::openLaunchTarget(w, t), QString());
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.experimentsPage()));
+    kd::ui::SweepPanel* panel = w.experimentsPage()->sweepPanel();
+    QVERIFY(panel->isVisible());  // its tab is the one shown
+    QCOMPARE(canonical(panel->sweepDir()), canonical(dir));
+    QCOMPARE(panel->pointRowCount(), 3);
+    QCOMPARE(panel->pointCell(2, 1), QStringLiteral("seed=2"));
+    QCOMPARE(panel->pointCell(2, 2), QStringLiteral("pending"));
   }
 
   void aRefusedArgumentIsShown() {

@@ -167,7 +167,7 @@ class TestExperimentsPage : public QObject {
 
   static QString cell(const ExperimentsPage& page, int row, int column,
                       int role = Qt::DisplayRole) {
-    const QAbstractItemModel* m = page.findChild<QTableView*>()->model();
+    const QAbstractItemModel* m = page.findChild<QTableView*>("runTable")->model();
     return m->index(row, column).data(role).toString();
   }
 
@@ -385,7 +385,7 @@ class TestExperimentsPage : public QObject {
     page.setRunsRoot(dir.path());
     QTRY_COMPARE_WITH_TIMEOUT(page.runCount(), 2, kTimeoutMs);
     QSignalSpy spy(&page, &ExperimentsPage::openConfigRequested);
-    auto* table = page.findChild<QTableView*>();
+    auto* table = page.findChild<QTableView*>("runTable");
     const QRect rect = table->visualRect(table->model()->index(1, RunTableModel::kMethod));
     QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, rect.center());
     QTest::mouseDClick(table->viewport(), Qt::LeftButton, {}, rect.center());

@@ -28,6 +28,7 @@
 #include "common/device.h"
 #include "common/version.h"
 #include "data_page.h"
+#include "experiments_page.h"
 #include "io/atomic_file.h"
 #include "layers_page.h"
 #include "main_window.h"
@@ -37,6 +38,7 @@
 #include "models/bundled_models.h"
 #include "models/model_loader.h"
 #include "models_page.h"
+#include "sweep_panel.h"
 #include "test_util.h"
 
 using kd::ui::MainWindow;
@@ -157,6 +159,22 @@ class TestMainWindow : public QObject {
     QCOMPARE(opened.train_per_class, int64_t{123});
     QVERIFY(w.windowTitle().startsWith("round-trip.json"));
     QCOMPARE(QSettings().value("files/recent").toStringList().value(0), QFileInfo(path).absoluteFilePath());
+  }
+
+  void layerStudyOfAMethodWithoutLayersIsRefused() {
+    if (!QFileInfo::exists("/usr/share/datasets/fashion-mnist")) QSKIP("Fashion-MNIST is not installed");
+    MainWindow w;
+    w.loadDefaults();
+    QTRY_VERIFY_WITH_TIMEOUT(defaultsReady(w), kTimeoutMs);
+    kd::ExperimentConfig c = w.trainingPage()->currentConfig();
+    c.method = kd::Method::kKD;  // logits only: no teacher layers to vary
+    w.trainingPage()->applyConfig(c);
+    const QString error = w.startLayerStudy(1, 0, 1);
+    QVERIFY2(error.contains("Cannot start a layer study: the layer study varies the teacher layers, "
+                            "and method 'kd' distils none"), qPrintable(error));
+    QCOMPARE(w.tabs()->currentWidget(), static_cast<QWidget*>(w.experimentsPage()));
+    QCOMPARE(w.experimentsPage()->sweepPanel()->lastError(), error);
+    QVERIFY(!w.experimentsPage()->sweepPanel()->isBusy());
   }
 
   void badExperimentFileIsRefused() {
