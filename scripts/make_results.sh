@@ -6,7 +6,7 @@
 #   KDSTUDIO_CLI=path/to/kdstudio-cli scripts/make_results.sh
 #
 # Runs go to runs/results/ (a finished experiment is recognised by its folder and not trained
-# again). Takes about twenty minutes on a 2-core CPU.
+# again). Takes about twenty minutes on a 2-core CPU, and the layer-choice study about fifteen more.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLI="${KDSTUDIO_CLI:-build/dev/app/kdstudio-cli}"
@@ -30,5 +30,11 @@ for name in student kd fitnets sp ours-standard ours-q; do
   fi
 done
 "$CLI" analyze -m resources/models/fashion-mnist-teacher.kdmodel --json > "$OUT/teacher-analysis.json"
-python3 scripts/write_results_md.py "$OUT" experiments/fashion-mnist > docs/results.md
+# The layer-choice study (docs/sweeps.md): a sweep; running it again continues it.
+echo "== layer-choice study"
+"$CLI" study layers --config experiments/fashion-mnist/layer-study.json --seeds "${KD_STUDY_SEEDS:-2}" \
+  --random-sets 3 --jobs 2 --out "$OUT"
+"$CLI" study report "$OUT/fmnist-layers-study" --json > "$OUT/layer-study.json"
+python3 scripts/write_results_md.py "$OUT" experiments/fashion-mnist "$OUT/layer-study.json" \
+  experiments/fashion-mnist/layer-study.json > docs/results.md
 echo "wrote docs/results.md"

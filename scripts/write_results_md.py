@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes docs/results.md (to stdout) from the run folders of scripts/make_results.sh.
 
-Usage: python3 scripts/write_results_md.py RUNS_DIR CONFIG_DIR > docs/results.md
+Usage: python3 scripts/write_results_md.py RUNS_DIR CONFIG_DIR [STUDY_JSON STUDY_BASE] > docs/results.md
+STUDY_JSON is `kdstudio-cli study report --json` of the layer-choice study, STUDY_BASE its base
+experiment file.
 Needs only the standard library: it reads result.json, resolved.json and the teacher analysis.
 """
 import json
@@ -103,7 +105,53 @@ def main():
     out.append("")
     out.append("## Does the paper's claim hold here?\n")
     out.append(verdict(results, analysis))
+    if len(sys.argv) > 4:
+        out.append("")
+        out.extend(study_section(load(sys.argv[3]), load(sys.argv[4])))
     print("\n".join(out))
+
+
+def study_section(study, base):
+    """The layer-choice study (docs/sweeps.md): accuracy of each teacher layer choice."""
+    seeds = max((r["seeds"] for r in study["rows"]), default=0)
+    out = ["## The layer-choice study\n",
+           f"Made by `kdstudio-cli study layers --config experiments/fashion-mnist/layer-study.json` "
+           f"(docs/sweeps.md): method `ours`, the student's standard layers, "
+           f"{base['train_per_class']} training images per class, {base['epochs']} epochs, "
+           f"{seeds} seeds per choice; the teacher's layers chosen by Q, by the standard lists, by "
+           f"S, I, E and sqrt(I*E), and at random (seeded). Best test accuracy, mean ± std over "
+           f"seeds, against the mean Q of the chosen teacher layers.\n",
+           "| teacher layers | chosen | mean Q | seeds | best |", "|---|---|---|---|---|"]
+    for r in study["rows"]:
+        q = "-" if r["mean_q"] is None else f"{r['mean_q']:.4f}"
+        acc = "-" if r["acc_mean"] is None else pm(r["acc_mean"], r["acc_std"])
+        out.append(f"| {r['choice']} | {', '.join(map(str, r['layers']))} | {q} | {r['seeds']} | {acc} |")
+    out.append("")
+    rho = study["spearman"]
+    out.append(f"Spearman's rank correlation between accuracy and mean Q over the "
+               f"{len(study['rows'])} choices: {'undefined' if rho is None else f'{rho:.2f}'}. "
+               + study["verdict"])
+    done = [r for r in study["rows"] if r["layers"] and r["acc_mean"] is not None]
+    if len(done) >= 3:
+        deepest = spearman([max(r["layers"]) for r in done], [r["acc_mean"] for r in done])
+        if deepest is not None:
+            out.append("")
+            out.append(f"For comparison, the rank correlation between accuracy and the deepest teacher "
+                       f"layer a choice distils from (the one the student's head sits behind) is "
+                       f"{deepest:.2f}.")
+    return out
+
+
+def spearman(x, y):
+    """Spearman's rho with average ranks for ties; None when a side is constant."""
+    def ranks(v):
+        return [sum(w < a for w in v) + (sum(w == a for w in v) + 1) / 2 for a in v]
+    rx, ry = ranks(x), ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx = sum((a - mx) ** 2 for a in rx)
+    syy = sum((b - my) ** 2 for b in ry)
+    return None if sxx == 0 or syy == 0 else sxy / (sxx * syy) ** 0.5
 
 
 def verdict(results, analysis):

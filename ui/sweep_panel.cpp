@@ -154,6 +154,8 @@ void SweepPanel::buildUi() {
 
   title_ = new QLabel(tr("No sweep open"));
   title_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  // Long names and paths must not widen the window: the label clips, its tooltip has it all.
+  title_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
   counts_ = new QLabel;
   counts_->setObjectName(QStringLiteral("sweepCounts"));
   error_ = new QLabel;
@@ -216,10 +218,10 @@ void SweepPanel::buildUi() {
   top->addWidget(browse);
   top->addWidget(openFile);
   top->addWidget(openFolder);
+  auto* state = new QHBoxLayout;
+  state->addWidget(title_, 1);
+  state->addWidget(counts_);
   auto* actions = new QHBoxLayout;
-  actions->addWidget(title_, 1);
-  actions->addWidget(counts_);
-  actions->addSpacing(12);
   actions->addWidget(new QLabel(tr("Jobs")));
   actions->addWidget(jobs_);
   actions->addWidget(run_);
@@ -227,6 +229,7 @@ void SweepPanel::buildUi() {
   actions->addWidget(cluster_);
   actions->addWidget(exportCsv_);
   actions->addWidget(showFolder_);
+  actions->addStretch(1);
   auto* tables = new QSplitter(Qt::Vertical);
   tables->addWidget(groups_);
   tables->addWidget(points_);
@@ -237,6 +240,7 @@ void SweepPanel::buildUi() {
   split->setStretchFactor(1, 2);
   auto* layout = new QVBoxLayout(this);
   layout->addLayout(top);
+  layout->addLayout(state);
   layout->addLayout(actions);
   layout->addWidget(error_);
   layout->addWidget(split, 1);
@@ -283,6 +287,7 @@ QString SweepPanel::openSweep(const QString& fileOrFolder) {
                       .arg(QString::fromStdString(folder_->name()).toHtmlEscaped())
                       .arg(folder_->size())
                       .arg(sweepDir().toHtmlEscaped()));
+  title_->setToolTip(sweepDir());
   groups_->setRowCount(0);
   points_->setRowCount(0);
   refreshStatus();

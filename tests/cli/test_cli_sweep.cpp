@@ -18,22 +18,17 @@
 #include <QtTest/QtTest>
 #include <cmath>
 
+#include "cli_test_util.h"
+
 namespace {
 
 constexpr int kTimeoutMs = 300000;
 const char* const kFashionDir = "/usr/share/datasets/fashion-mnist";
 
-struct Run {
-  int code = -1;
-  QString out, err;
-};
+using kdtest::readAll;
+using kdtest::readJson;
+using kdtest::Run;
 
-QByteArray readAll(const QString& path) {
-  QFile f(path);
-  return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
-}
-
-QJsonObject readJson(const QString& path) { return QJsonDocument::fromJson(readAll(path)).object(); }
 
 int lineCount(const QString& path) {
   int n = 0;

@@ -25,6 +25,8 @@
 #include "models/scripted_model.h"
 #include "test_util.h"
 
+#include "cli_test_util.h"
+
 namespace {
 
 /// A Fashion-MNIST student that trains an epoch of 200 images in well under a second.
@@ -33,15 +35,9 @@ const QString kStudent = QStringLiteral("resnet9:channels=1,size=28,width=0.125"
 constexpr int kTimeoutMs = 300000;
 const char* const kFashionDir = "/usr/share/datasets/fashion-mnist";
 
-struct Run {
-  int code = -1;
-  QString out, err;
-};
-
-QByteArray readAll(const QString& path) {
-  QFile f(path);
-  return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
-}
+using kdtest::readAll;
+using kdtest::readJson;
+using kdtest::Run;
 
 void writeAll(const QString& path, const QByteArray& bytes) {
   QFile f(path);
@@ -49,9 +45,6 @@ void writeAll(const QString& path, const QByteArray& bytes) {
   f.write(bytes);
 }
 
-QJsonObject readJson(const QString& path) {
-  return QJsonDocument::fromJson(readAll(path)).object();
-}
 
 /// The JSON objects of a .jsonl file, one per line.
 QList<QJsonObject> readJsonLines(const QString& path) {
