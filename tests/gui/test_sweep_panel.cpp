@@ -2,7 +2,8 @@
 // Fashion-MNIST subsets: a 4-point sweep run 2 at a time whose tables equal the points'
 // result.json files (pooled over seeds as mean and population std), CSV export, Stop leaving
 // resumable points that Run finishes without training an epoch twice, every refusal (a bad sweep
-// file, a missing kdstudio-cli, a study of a method without layers), and a layer-choice study
+// file, a missing kdstudio-cli, a study of a method without layers), Run on cluster with
+// stand-ins for sbatch (one refusing, one accepting), and a layer-choice study
 // whose plot puts each choice at the mean Q (study.json) of the layers its run trained with and
 // at its run's accuracy, with Spearman's rho computed here independently.
 // Set KD_SCREENSHOT_DIR to also save a PNG of the panel.
@@ -21,6 +22,7 @@
 #include "experiment/experiment_runner.h"
 #include "study_plot.h"
 #include "sweep/layer_study.h"
+#include "sweep/slurm_submit.h"
 #include "sweep_panel.h"
 
 using kd::ui::SweepPanel;
@@ -282,6 +284,48 @@ class TestSweepPanel : public QObject {
     const QString study = panel.startLayerStudy(student, {}, 1);
     QVERIFY2(study.contains("method 'student' distils none"), qPrintable(study));
     QVERIFY(!panel.isBusy());
+  }
+
+  void runOnClusterSubmitsTheJobArray() {
+    // Stand-ins for sbatch on the PATH (the real Slurm runs in scripts/test-slurm.sh).
+    const QByteArray path = qgetenv("PATH");
+    const auto fake = [&](const QString& folder, const QByteArray& body) {
+      QDir().mkpath(this->path(folder));
+      QFile f(this->path(folder + "/sbatch"));
+      if (f.open(QIODevice::WriteOnly)) f.write("#!/bin/sh\n" + body);
+      f.close();
+      f.setPermissions(f.permissions() | QFileDevice::ExeOwner);
+      qputenv("PATH", (this->path(folder) + ":").toUtf8() + path);
+    };
+    const QString file = writeSweep(this->path("cluster.json"), {{"format", "kdstudio-sweep"}, {"version", 1},
+                                                                 {"name", "cluster"}, {"base", tinyBase()},
+                                                                 {"axes", {{"seed", {0, 1, 2}}}}});
+    SweepPanel panel;
+    makePanel(panel);
+    QCOMPARE(panel.openSweep(file), QString());
+    fake("refusing", "echo 'sbatch: error: invalid partition specified: gpu' >&2; exit 1\n");
+    QVERIFY(SweepPanel::clusterAvailable());
+    kd::SlurmOptions options;
+    options.partition = "gpu";
+    const QString refused = panel.submitToSlurm(options);
+    QVERIFY2(refused.contains("sbatch refused the job array (exit code 1): sbatch: error: invalid partition"),
+             qPrintable(refused));
+    QVERIFY(!QFileInfo::exists(panel.sweepDir() + "/slurm/jobs.json"));  // nothing recorded
+
+    fake("accepting", "echo \"$@\" > " + this->path("accepting/args").toUtf8() + "; echo 4242\n");
+    options.time = "01:00:00";
+    QCOMPARE(panel.submitToSlurm(options), QString());
+    qputenv("PATH", path);
+    QFile jobs(panel.sweepDir() + "/slurm/jobs.json");
+    QVERIFY(jobs.open(QIODevice::ReadOnly));
+    QCOMPARE(json::parse(jobs.readAll().toStdString()), json::array({"4242"}));
+    QFile script(panel.sweepDir() + "/slurm/array.sbatch");
+    QVERIFY(script.open(QIODevice::ReadOnly));
+    const QByteArray text = script.readAll();
+    QVERIFY(text.contains("#SBATCH --array=0-2\n"));
+    QVERIFY(text.contains("#SBATCH --partition=gpu\n"));
+    QVERIFY(text.contains("#SBATCH --time=01:00:00\n"));
+    QVERIFY(text.contains(QFileInfo(KD_CLI_PATH).absoluteFilePath().toUtf8() + " --threads"));
   }
 
   void layerStudyPlotsAccuracyAgainstMeanQ() {
