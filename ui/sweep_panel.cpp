@@ -104,6 +104,7 @@ class PanelObserver : public QueueObserver {
 
 SweepPanel::SweepPanel(QWidget* parent) : QWidget(parent), cliPath_(defaultCliPath()) {
   setObjectName(QStringLiteral("sweepPanel"));
+  pool_.setMaxThreadCount(1);  // one queue or one study's analysis at a time
   buildUi();
   root_->setText(QSettings()
                      .value(kRootKey, QDir::current().absoluteFilePath(QStringLiteral("sweeps")))
@@ -313,7 +314,7 @@ bool SweepPanel::startRun(int jobs) {
   options.executable = cliPath_.toStdString();
   const SweepFolder folder = *folder_;
   auto observer = std::make_shared<PanelObserver>(this, stopFlag_);
-  queue_->setFuture(QtConcurrent::run([folder, options, observer] {
+  queue_->setFuture(QtConcurrent::run(&pool_, [folder, options, observer] {
     QueueResult r;
     r.error = runGuarded([&] { r.outcome = run_sweep_queue(folder, options, observer.get()); });
     return r;
@@ -557,7 +558,7 @@ QString SweepPanel::startLayerStudy(const ExperimentConfig& base, const LayerStu
   studyProgress_->reset();
   const std::string out = root_->text().toStdString();
   ProgressBridge* progress = studyProgress_;
-  study_->setFuture(QtConcurrent::run([base, options, out, progress] {
+  study_->setFuture(QtConcurrent::run(&pool_, [base, options, out, progress] {
     StudyResult r;
     r.error = runGuarded([&] {
       try {

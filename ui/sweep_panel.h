@@ -1,5 +1,6 @@
 #pragma once
 #include <QFutureWatcher>
+#include <QThreadPool>
 #include <QWidget>
 #include <atomic>
 #include <memory>
@@ -143,6 +144,9 @@ class SweepPanel : public QWidget {
   QFutureWatcher<StudyResult>* study_ = nullptr;
   ProgressBridge* studyProgress_ = nullptr;
   int studyJobs_ = 1;
+  /// Its own threads: a sweep holds one for hours, which must not starve the app's shared pool
+  /// (model loading, run scans) on a machine with few cores.
+  QThreadPool pool_;
 
   std::optional<SweepFolder> folder_;
   SweepStatus status_;
