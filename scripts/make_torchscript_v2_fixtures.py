@@ -15,8 +15,12 @@ respect to query, key and value, computed by PyTorch 2.6's own operator.
 
 A C++ build on LibTorch 1.13 lacks that operator and registers its own
 (core/models/sdpa_operator.cpp); the test checks both builds against these values.
-Everything is seeded. Sizes are small except resnet18 (torchvision's, 45 MB, as users export it).
+Everything is seeded. Sizes are small except resnet18 (torchvision's, 45 MB as users export it):
+its weights are snapped to multiples of 1/32 and the file is stored gzipped (resnet18_script.pt.gz,
+a few MB); the test unpacks it. `--only resnet18_script` rewrites just that one.
 """
+import gzip
+import shutil
 import os
 import sys
 
@@ -121,6 +125,24 @@ def seeded(make, seed):
     return m.eval()
 
 
+def snapped(m):
+    """Every parameter and buffer of floating type rounded to a multiple of 1/32: the same
+    architecture and code paths, a file that compresses well."""
+    with torch.no_grad():
+        for t in list(m.parameters()) + [b for b in m.buffers() if b.is_floating_point()]:
+            t.copy_(torch.round(t * 32) / 32)
+    return m
+
+
+def gzipped(name):
+    """Replaces NAME.pt by NAME.pt.gz."""
+    path = os.path.join(OUT, name + ".pt")
+    with open(path, "rb") as src, gzip.GzipFile(path + ".gz", "wb", compresslevel=9, mtime=0) as dst:
+        shutil.copyfileobj(src, dst)
+    os.remove(path)
+    print(f"{name}: gzipped to {os.path.getsize(path + '.gz')} bytes")
+
+
 def save(name, module, shape, seed):
     torch.manual_seed(1000 + seed)
     x = torch.randn(2, *shape)
@@ -183,14 +205,20 @@ def unknown_op(src, dst):
 
 
 def main():
+    only = sys.argv[2] if len(sys.argv) > 2 and sys.argv[1] == "--only" else None
+    if only not in (None, "resnet18_script"):
+        sys.exit("--only takes resnet18_script")
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(2)
     print("PyTorch", torch.__version__, "torchvision", torchvision.__version__)
     cnn = seeded(SmallCnn, 1)
     save("cnn_script", torch.jit.script(cnn), (1, 28, 28), 1)
     save("cnn_trace", torch.jit.trace(cnn, torch.randn(2, 1, 28, 28)), (1, 28, 28), 1)
-    save("resnet18_script", torch.jit.script(seeded(lambda: torchvision.models.resnet18(num_classes=10), 2)),
-         (3, 32, 32), 2)
+    save("resnet18_script",
+         torch.jit.script(snapped(seeded(lambda: torchvision.models.resnet18(num_classes=10), 2))), (3, 32, 32), 2)
+    gzipped("resnet18_script")
+    if only == "resnet18_script":
+        return 0
     vit = seeded(small_vit, 3)
     save("vit_script", torch.jit.script(vit), (3, 32, 32), 3)
     save("vit_trace_grad", torch.jit.trace(vit, torch.randn(2, 3, 32, 32), check_trace=False), (3, 32, 32), 3)

@@ -36,6 +36,18 @@ inline void write_gzip(const std::string& path, const std::vector<uint8_t>& byte
   gzclose(g);
 }
 
+/// Unpacks a gzip file to `dst`; false when `src` cannot be read.
+inline bool gunzip_file(const std::string& src, const std::string& dst) {
+  gzFile g = gzopen(src.c_str(), "rb");
+  if (!g) return false;
+  std::ofstream out(dst, std::ios::binary | std::ios::trunc);
+  char buf[1 << 16];
+  int n = 0;
+  while ((n = gzread(g, buf, sizeof buf)) > 0) out.write(buf, n);
+  gzclose(g);
+  return n == 0 && static_cast<bool>(out);
+}
+
 /// Runs f and returns the message of the kd::Error it throws, "<not a kd::Error> ..." for any
 /// other exception, or "<no error>".
 inline std::string error_of(const std::function<void()>& f) {

@@ -10,6 +10,7 @@
 // fused attention kernels where 1.13 runs our composite); the attention operator within kOpTol.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <QtTest/QtTest>
+#include <filesystem>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -25,7 +26,16 @@ constexpr double kLogitTol = 1e-4;
 /// Largest |difference| of the attention operator's outputs and gradients against 2.6's.
 constexpr double kOpTol = 1e-5;
 
-std::string fixture(const std::string& name) { return kdtest::fixture("torchscript_v2/" + name); }
+/// A fixture file. Large ones are stored gzipped (NAME.gz, scripts/make_torchscript_v2_fixtures.py)
+/// and unpacked once into a temporary folder.
+std::string fixture(const std::string& name) {
+  const std::string path = kdtest::fixture("torchscript_v2/" + name);
+  if (std::filesystem::exists(path) || !std::filesystem::exists(path + ".gz")) return path;
+  static QTemporaryDir unpacked;
+  const std::string out = unpacked.path().toStdString() + "/" + name;
+  if (!std::filesystem::exists(out) && !kdtest::gunzip_file(path + ".gz", out)) return path + ".gz";
+  return out;
+}
 
 double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
