@@ -355,7 +355,9 @@ void SweepPanel::refreshStatus() {
   if (!folder_) return;
   status_ = folder_->status();
   std::map<int, std::string> slurm;
-  if (!queue_->isRunning()) {
+  // squeue is a process: asked only while some point is unfinished and none runs here.
+  const bool unfinished = status_.count(PointState::kDone) < static_cast<int>(status_.points.size());
+  if (unfinished && !queue_->isRunning()) {
     try {
       slurm = slurm_task_states(*folder_);
     } catch (const std::exception&) {  // a damaged jobs.json: the points' own status still shows
