@@ -12,6 +12,7 @@
 #include "common/version.h"
 #include "analysis_commands.h"
 #include "data_command.h"
+#include "distributed_train.h"
 #include "inspect_command.h"
 #include "study_commands.h"
 #include "sweep_commands.h"
@@ -20,6 +21,7 @@
 namespace kd::cli {
 
 int run(int argc, char** argv) {
+  remember_invocation(argc, argv);
   CLI::App app{"KD Studio command-line tool: knowledge distillation without a display.\n"
                "Run 'kdstudio-cli COMMAND --help' for a command's options and examples."};
   app.name("kdstudio-cli");
@@ -47,6 +49,7 @@ int run(int argc, char** argv) {
       "See also: man kdstudio-cli, and the desktop app kdstudio.");
   app.parse_complete_callback([&threads]() {
     tune_allocator();
+    if (threads == 0) threads = default_rank_threads();
     configure_threads(threads);
   });
   try {
@@ -58,13 +61,13 @@ int run(int argc, char** argv) {
     std::cerr << "cancelled\n";
     return 130;
   } catch (const kd::Error& e) {
-    std::cerr << "error: " << e.what() << '\n';
+    std::cerr << rank_prefix() << "error: " << e.what() << '\n';
   } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << '\n';
+    std::cerr << rank_prefix() << "error: " << e.what_without_backtrace() << '\n';
   } catch (const cv::Exception& e) {
-    std::cerr << "error: " << e.what() << '\n';
+    std::cerr << rank_prefix() << "error: " << e.what() << '\n';
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << '\n';
+    std::cerr << rank_prefix() << "error: " << e.what() << '\n';
   }
   return 1;
 }

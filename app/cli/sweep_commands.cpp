@@ -15,6 +15,7 @@
 #include "io/atomic_file.h"
 #include "io/text_file.h"
 #include "stop_signals.h"
+#include "common/child_process.h"
 #include "sweep/slurm_submit.h"
 #include "sweep/sweep_queue.h"
 #include "sweep/sweep_summary.h"
@@ -46,14 +47,6 @@ std::string clock_time() {
   char buf[16];
   std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
   return buf;
-}
-
-/// This program's own path, for the processes it starts.
-std::string self_executable() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) throw Error("cannot find this program's own path (/proc/self/exe): " + ec.message());
-  return self.string();
 }
 
 std::string mean_std_text(const std::optional<double>& mean, const std::optional<double>& std) {

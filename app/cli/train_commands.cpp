@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "distributed_train.h"
 #include "experiment/experiment_runner.h"
 #include "models/bundled_models.h"
 #include "terminal_progress.h"
@@ -46,9 +47,11 @@ struct TrainOptions {
   std::string config, out = "runs", device, name;
   int seeds = 0, epochs = 0;
   bool restart = false;
+  ParallelOptions parallel;
 };
 
-void run_train(const TrainOptions& o) {
+int run_train(const TrainOptions& o) {
+  if (auto code = launch_local_ranks(o.parallel)) return *code;
   std::vector<std::string> notes;
   ExperimentConfig config = load_experiment_file(o.config, &notes);  // names a missing file
   const std::string text = read_file(o.config);
@@ -58,27 +61,32 @@ void run_train(const TrainOptions& o) {
   PrepareOptions prepare;
   if (!o.device.empty()) prepare.device = o.device;
   if (o.seeds > 0) prepare.seeds = o.seeds;
-  std::unique_ptr<ExperimentRunner> runner;
-  {
+  const auto make = [&](const PrepareOptions& options) {
     TerminalProgress progress("prepare");
-    runner = ExperimentRunner::create(config, text, o.out, prepare,
-                                      o.restart ? ExistingRun::kRestart : ExistingRun::kFail,
-                                      &progress);
+    auto runner = ExperimentRunner::create(config, text, o.out, options,
+                                           o.restart ? ExistingRun::kRestart : ExistingRun::kFail, &progress);
     if (progress.cancelled()) throw Cancelled();  // Ctrl-C while loading: do not start training
-  }
-  print_result(train_runner(*runner));
+    return runner;
+  };
+  const std::string device = o.device.empty() ? config.device : o.device;
+  if (train_as_rank(o.parallel, device, make, prepare)) return 0;
+  print_result(train_runner(*make(prepare)));
+  return 0;
 }
 
-void run_resume(const std::string& dir, const std::string& device) {
+int run_resume(const std::string& dir, const std::string& device, const ParallelOptions& parallel) {
+  if (auto code = launch_local_ranks(parallel)) return *code;
   PrepareOptions prepare;
   if (!device.empty()) prepare.device = device;
-  std::unique_ptr<ExperimentRunner> runner;
-  {
+  const auto make = [&](const PrepareOptions& options) {
     TerminalProgress progress("prepare");
-    runner = ExperimentRunner::open(dir, prepare, &progress);
+    auto runner = ExperimentRunner::open(dir, options, &progress);
     if (progress.cancelled()) throw Cancelled();
-  }
-  print_result(train_runner(*runner));
+    return runner;
+  };
+  if (train_as_rank(parallel, device, make, prepare)) return 0;
+  print_result(train_runner(*make(prepare)));
+  return 0;
 }
 
 struct DemoOptions {
@@ -207,27 +215,29 @@ void add_train_commands(CLI::App& app, int& exit_code) {
   train->add_option("--name", train_opts->name, "Run name (overrides the config)");
   train->add_flag("--restart", train_opts->restart,
                   "Start again when a run of this experiment exists already");
+  add_parallel_options(train, train_opts->parallel);
   train->footer(
       "Examples:\n"
       "  kdstudio-cli train --config experiments/fashion-mnist/ours-q.json\n"
       "  kdstudio-cli train --config my-experiment.json --epochs 2 --out /tmp/runs\n"
       "  kdstudio-cli train --config cifar10_resnet34_resnet9.json --device cuda --seeds 3\n"
+      "  kdstudio-cli train --config my-experiment.json --nproc 2\n"
+      "  torchrun --standalone --nproc-per-node 8 --no-python kdstudio-cli train --config c.json\n"
+      "  srun --ntasks 16 kdstudio-cli train --config c.json     (docs/distributed.md)\n"
       "Ctrl-C stops after the current batch; 'kdstudio-cli resume RUN_DIR' continues from the\n"
       "last epoch's checkpoint.");
-  train->callback([train_opts, &exit_code]() {
-    run_train(*train_opts);
-    exit_code = 0;
-  });
+  train->callback([train_opts, &exit_code]() { exit_code = run_train(*train_opts); });
 
   auto resume_dir = std::make_shared<std::string>();
   auto resume_device = std::make_shared<std::string>();
+  auto resume_parallel = std::make_shared<ParallelOptions>();
   CLI::App* resume = app.add_subcommand("resume", "Continue an interrupted run from its last checkpoint");
   resume->add_option("RUN_DIR", *resume_dir, "The run folder")->required()->check(CLI::ExistingDirectory);
   resume->add_option("--device", *resume_device, "auto, cpu, cuda or cuda:N");
+  add_parallel_options(resume, *resume_parallel);
   resume->footer("Example:\n  kdstudio-cli resume runs/ours-1a2b3c4d");
-  resume->callback([resume_dir, resume_device, &exit_code]() {
-    run_resume(*resume_dir, *resume_device);
-    exit_code = 0;
+  resume->callback([resume_dir, resume_device, resume_parallel, &exit_code]() {
+    exit_code = run_resume(*resume_dir, *resume_device, *resume_parallel);
   });
 
   struct ExportOptions {

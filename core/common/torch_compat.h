@@ -23,7 +23,24 @@
 /// older builds get ours (models/sdpa_operator.cpp) so that TorchScript files from 2.x load.
 #define KD_TORCH_HAS_SDPA KD_TORCH_AT_LEAST(2, 0)
 
+/// The base class of c10d's collective engines (ProcessGroupGloo, ProcessGroupNCCL): they were
+/// ProcessGroups in LibTorch 1.x and are c10d::Backend from 2.0 on (a ProcessGroup now holds
+/// them). Only core/distributed/communicator.cpp, which includes c10d's headers, names it.
+#if TORCH_VERSION_MAJOR >= 2
+#define KD_C10D_ENGINE_BASE c10d::Backend
+#else
+#define KD_C10D_ENGINE_BASE c10d::ProcessGroup
+#endif
+
 namespace kd::compat {
+
+/// Makes a c10d::TCPStoreOptions use the classic socket server. LibTorch 2.4 added a libuv
+/// server (useLibUV, on by default from 2.4), which a LibTorch built without libuv refuses;
+/// the classic one exists in every version.
+template <typename TcpStoreOptions>
+void use_classic_tcp_store(TcpStoreOptions& options) {
+  if constexpr (requires { options.useLibUV; }) options.useLibUV = false;
+}
 
 /// The key of a parameter in torch::optim::Optimizer::state(): the TensorImpl address as text in
 /// LibTorch 1.x (what c10::guts::to_string, removed in 2.x, printed), the TensorImpl pointer itself

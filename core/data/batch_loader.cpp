@@ -20,6 +20,10 @@ void check_options(const LoaderOptions& o) {
   if (o.workers() < 0) throw Error("data loader: the number of workers must not be negative");
   if (o.prefetch() < 1) throw Error("data loader: prefetch must be at least 1 batch");
   if (o.padding() < 0) throw Error("data loader: crop padding must not be negative");
+  if (o.shard_count() < 1 || o.shard_rank() < 0 || o.shard_rank() >= o.shard_count()) {
+    throw Error("data loader: rank " + std::to_string(o.shard_rank()) + " is not one of " +
+                std::to_string(o.shard_count()) + " ranks");
+  }
 }
 
 std::vector<int64_t> checked_indices(std::optional<std::vector<int64_t>> indices, int64_t size) {
@@ -64,7 +68,7 @@ BatchLoader::BatchLoader(DatasetSplit split, ChannelStats stats, LoaderOptions o
 BatchLoader::~BatchLoader() { stop_workers(); }
 
 int64_t BatchLoader::batches_per_epoch() const {
-  const int64_t n = size(), b = options_.batch_size();
+  const int64_t n = shard_size(), b = options_.batch_size();
   return options_.drop_last() ? n / b : (n + b - 1) / b;
 }
 
@@ -74,6 +78,16 @@ void BatchLoader::start_epoch(int64_t epoch) {
   if (options_.shuffle()) {
     SeededRandom(mix_seed(options_.seed(), static_cast<uint64_t>(epoch), kOrderStream))
         .shuffle(order_);
+  }
+  if (options_.shard_count() > 1) {
+    const size_t ranks = static_cast<size_t>(options_.shard_count());
+    const size_t kept = order_.size() / ranks * ranks;  // the same count on every rank
+    std::vector<int64_t> shard;
+    shard.reserve(kept / ranks);
+    for (size_t i = static_cast<size_t>(options_.shard_rank()); i < kept; i += ranks) {
+      shard.push_back(order_[i]);
+    }
+    order_ = std::move(shard);
   }
   epoch_ = epoch;
   started_ = true;
@@ -137,7 +151,7 @@ void BatchLoader::worker_loop() {
 
 Batch BatchLoader::make_batch(int64_t batch_index) const {
   const int64_t begin = batch_index * options_.batch_size();
-  const int64_t end = std::min(begin + options_.batch_size(), size());
+  const int64_t end = std::min(begin + options_.batch_size(), static_cast<int64_t>(order_.size()));
   // order_ does not change while a batch is being made, so the index tensor can borrow it.
   const torch::Tensor rows =
       torch::from_blob(const_cast<int64_t*>(order_.data() + begin), {end - begin}, torch::kInt64);
@@ -154,8 +168,10 @@ Batch BatchLoader::make_batch(int64_t batch_index) const {
                 static_cast<size_t>(sample_bytes));
   }
   if (options_.augment()) {
-    const uint64_t seed = mix_seed(options_.seed(), static_cast<uint64_t>(epoch_),
-                                   static_cast<uint64_t>(batch_index));
+    // Each rank's batch gets its own stream (the same as before with one rank).
+    const uint64_t seed = mix_seed(
+        options_.seed(), static_cast<uint64_t>(epoch_),
+        static_cast<uint64_t>(batch_index * options_.shard_count() + options_.shard_rank()));
     images = augment_crop_flip(images, seed, options_.padding());
   }
   Batch batch;

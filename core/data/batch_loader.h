@@ -37,6 +37,14 @@ struct LoaderOptions {
   /// Put images and labels in page-locked memory (needs CUDA), so that copies to the GPU can be
   /// asynchronous (to(device, non_blocking = true)).
   TORCH_ARG(bool, pin_memory) = false;
+  /// Data parallelism (DistributedSampler's semantics): this loader serves the shard of rank
+  /// `shard_rank` of `shard_count`. Every rank draws the same epoch order, cut to a multiple of
+  /// `shard_count`, and takes every shard_count-th sample of it starting at its rank; batches
+  /// are batch_size samples of that shard. Batch k of all the ranks together holds the samples
+  /// of batch k of one loader with batch_size x shard_count.
+  TORCH_ARG(int, shard_rank) = 0;
+  /// Number of ranks sharing the epoch (1: no sharding).
+  TORCH_ARG(int, shard_count) = 1;
 };
 
 /// One batch: normalized float32 images B x C x H x W, int64 labels B, the samples' positions
@@ -73,6 +81,8 @@ class BatchLoader {
   int64_t batches_per_epoch() const;
   /// Samples the loader draws from (the subset size when restricted).
   int64_t size() const { return static_cast<int64_t>(indices_.size()); }
+  /// Samples this loader's rank visits per epoch (size() without sharding).
+  int64_t shard_size() const { return size() / options_.shard_count(); }
   /// The options it was made with.
   const LoaderOptions& options() const { return options_; }
 

@@ -154,9 +154,10 @@ TeacherTargetCache::TeacherTargetCache(LayeredModel& teacher, const TeacherReque
   for (int64_t r = 0; r < n; ++r) row_of[indices[static_cast<size_t>(r)]] = r;
 
   const torch::Tensor all = torch::from_blob(const_cast<int64_t*>(indices.data()), {n}, torch::kInt64);
-  for (int64_t begin = 0; begin < n; begin += options.batch_size) {
+  const auto [first, last] = shard_rows(n, options.shard_rank, options.shard_count);
+  for (int64_t begin = first; begin < last; begin += options.batch_size) {
     throw_if_cancelled(progress);
-    const int64_t end = std::min(n, begin + options.batch_size);
+    const int64_t end = std::min(last, begin + options.batch_size);
     const torch::Tensor rows = all.slice(0, begin, end);
     const torch::Tensor images =
         to_normalized_float(split.images.index_select(0, rows), stats).to(device);
@@ -166,10 +167,21 @@ TeacherTargetCache::TeacherTargetCache(LayeredModel& teacher, const TeacherReque
     }
     if (request.logits) logits_.slice(0, begin, end).copy_(t.logits.to(torch::kCPU));
     if (progress) {
-      progress->progress(static_cast<double>(end) / static_cast<double>(n),
+      progress->progress(static_cast<double>(end - first) / static_cast<double>(std::max<int64_t>(last - first, 1)),
                          "computing the teacher's targets");
     }
   }
+}
+
+std::vector<torch::Tensor> TeacherTargetCache::stores() const {
+  std::vector<torch::Tensor> out = features_;
+  if (logits_.defined()) out.push_back(logits_);
+  return out;
+}
+
+std::pair<int64_t, int64_t> TeacherTargetCache::shard_rows(int64_t rows, int rank, int count) {
+  if (count < 1 || rank < 0 || rank >= count) throw Error("cache shard " + std::to_string(rank) + " of " + std::to_string(count));
+  return {rows * rank / count, rows * (rank + 1) / count};
 }
 
 TeacherTargetCache::~TeacherTargetCache() {

@@ -51,6 +51,11 @@ struct CacheOptions {
   int64_t batch_size = 256;     ///< teacher batch while filling
   std::string device = "cpu";   ///< where the teacher runs while filling
   bool inference_copy = true;   ///< fill through LayeredModel::inference_copy when it has one
+  /// Data parallelism: this process computes only the rows of shard `shard_rank` of
+  /// `shard_count` (shard_rows()); the others' rows stay zero until they are exchanged
+  /// (stores()).
+  int shard_rank = 0;
+  int shard_count = 1;
 };
 
 /// Teacher targets for a fixed set of training samples, computed once. Memory storage keeps
@@ -77,6 +82,13 @@ class TeacherTargetCache {
   int64_t bytes() const { return bytes_; }
   /// Storage in use.
   CacheStorage storage() const { return options_.storage; }
+
+  /// The tensors holding the targets (rows in the order of the indices given), for exchanging
+  /// shards between processes: writing into their rows changes the cache.
+  std::vector<torch::Tensor> stores() const;
+
+  /// Rows [first, second) of `rows` that shard `rank` of `count` computes.
+  static std::pair<int64_t, int64_t> shard_rows(int64_t rows, int rank, int count);
 
   /// Bytes one sample's targets take for `teacher` and `request` (to choose the storage).
   static int64_t bytes_per_sample(const LayeredModel& teacher, const TeacherRequest& request,

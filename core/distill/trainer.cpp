@@ -18,7 +18,10 @@
 #include "data/seeded_random.h"
 #include "distill/checkpoint.h"
 #include "distill/lr_schedule.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_sync.h"
 #include "io/atomic_file.h"
+#include "io/text_file.h"
 
 namespace kd {
 
@@ -127,6 +130,26 @@ struct Accumulator {
   double accuracy() const {
     return samples ? 100.0 * correct.item<double>() / static_cast<double>(samples) : 0.0;
   }
+
+  /// Over all ranks: sums of the means divided by the ranks (equal shards: the mean of the
+  /// global batch), correct answers and samples summed, the first non-finite step the earliest.
+  void reduce(Communicator& comm) {
+    if (names.empty()) return;
+    std::vector<torch::Tensor> parts = sums;
+    parts.push_back(total);
+    torch::Tensor flat = torch::stack(parts).to(torch::kDouble).contiguous();
+    comm.all_reduce(flat);
+    flat.div_(static_cast<double>(comm.world_size()));
+    for (size_t i = 0; i < sums.size(); ++i) sums[i] = flat[static_cast<int64_t>(i)].to(torch::kFloat);
+    total = flat[static_cast<int64_t>(sums.size())].to(torch::kFloat);
+    torch::Tensor bad = torch::stack(first_bad).contiguous();
+    comm.all_reduce(bad, Reduce::kMin);
+    for (size_t i = 0; i < first_bad.size(); ++i) first_bad[i] = bad[static_cast<int64_t>(i)];
+    torch::Tensor counts = torch::stack({correct, torch::full_like(correct, samples)}).contiguous();
+    comm.all_reduce(counts);
+    correct = counts[0];
+    samples = counts[1].item<int64_t>();
+  }
   void clear() { *this = Accumulator{}; }
 };
 
@@ -167,7 +190,7 @@ struct SeedTrainer::State {
 SeedTrainer::SeedTrainer(TrainerSettings settings, const TrainData& data, LayeredModel& student,
                          LayeredModel* teacher, std::unique_ptr<LayeredModel> simkd_tail,
                          const TeacherTargetCache* cache, torch::Device device, uint64_t seed,
-                         std::string seed_dir)
+                         std::string seed_dir, Communicator* communicator)
     : settings_(std::move(settings)),
       data_(data),
       student_(student),
@@ -176,8 +199,18 @@ SeedTrainer::SeedTrainer(TrainerSettings settings, const TrainData& data, Layere
       device_(device),
       seed_(seed),
       seed_dir_(std::move(seed_dir)),
-      state_(std::make_unique<State>()) {
+      state_(std::make_unique<State>()),
+      comm_(communicator && communicator->world_size() > 1 ? communicator : nullptr) {
   if (!data_.train || !data_.test) throw Error("training needs a training and a test split");
+  if (comm_) {
+    rank_ = comm_->rank();
+    ranks_ = comm_->world_size();
+    writer_ = rank_ == 0;
+    if (settings_.batch_size % ranks_ != 0) {
+      throw Error("the batch size " + std::to_string(settings_.batch_size) + " cannot be split evenly over " +
+                  std::to_string(ranks_) + " processes; use a batch size divisible by " + std::to_string(ranks_));
+    }
+  }
   // The method's own modules are initialized from the seed, like the student.
   torch::manual_seed(mix_seed(seed_, 0x0b1ec7));
   objective_ = std::make_unique<DistillObjective>(settings_.objective, student_, teacher_,
@@ -216,11 +249,81 @@ SeedTrainer::SeedTrainer(TrainerSettings settings, const TrainData& data, Layere
   } else if (settings_.schedule == "multistep") {
     state_->multi_step.emplace(settings_.lr, settings_.milestones, settings_.gamma);
   }
-  std::error_code ec;
-  std::filesystem::create_directories(seed_dir_, ec);
-  if (ec) throw Error("cannot create the run folder " + seed_dir_ + ": " + ec.message());
   const std::string ckpt = seed_dir_ + "/" + kCheckpointFile;
-  if (std::filesystem::exists(ckpt)) restore(ckpt);
+  if (writer_) {
+    std::error_code ec;
+    std::filesystem::create_directories(seed_dir_, ec);
+    if (ec) throw Error("cannot create the run folder " + seed_dir_ + ": " + ec.message());
+  }
+  if (comm_) {
+    restore_shared(ckpt);
+  } else if (std::filesystem::exists(ckpt)) {
+    restore(read_safetensors(ckpt), ckpt);
+  }
+}
+
+void SeedTrainer::restore_shared(const std::string& path) {
+  // Rank 0 reads the checkpoint and sends its bytes (or its error): the other ranks need no
+  // shared file system. Then every rank starts from rank 0's parameters, as DDP does.
+  std::string message;
+  if (writer_) {
+    try {
+      message = std::filesystem::exists(path) ? "C" + read_text_file(path) : "N";
+    } catch (const std::exception& e) {
+      message = std::string("E") + e.what();
+    }
+  }
+  message = comm_->broadcast_text(message, 0);
+  if (message.empty() || message[0] == 'E') {
+    throw Error(message.empty() ? "rank 0 sent no checkpoint state" : "rank 0: " + message.substr(1));
+  }
+  if (message[0] == 'C') {
+    restore(parse_safetensors(reinterpret_cast<const uint8_t*>(message.data()) + 1, message.size() - 1, path),
+            path);
+  }
+  broadcast_state();
+}
+
+void SeedTrainer::broadcast_state() {
+  torch::NoGradGuard no_grad;
+  auto send = [&](NamedTensors state) {
+    for (auto& [name, t] : state) {
+      torch::Tensor c = t.is_contiguous() ? t : t.contiguous();
+      comm_->broadcast(c, 0);
+      if (!c.is_same(t)) t.copy_(c);
+    }
+  };
+  send(student_.named_state());
+  send(objective_->named_state());
+}
+
+void SeedTrainer::check_replicas(const std::vector<std::pair<std::string, torch::Tensor>>& params) const {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> sums;
+  for (const auto& [name, p] : params) sums.push_back(p.detach().to(torch::kDouble).sum());
+  torch::Tensor low = torch::stack(sums).contiguous();
+  torch::Tensor high = low.clone();
+  comm_->all_reduce(low, Reduce::kMin);
+  comm_->all_reduce(high, Reduce::kMax);
+  const torch::Tensor differ = low.ne(high).to(torch::kCPU);
+  for (int64_t i = 0; i < differ.numel(); ++i) {
+    if (differ[i].item<bool>()) {
+      throw Error("the ranks' replicas differ after step " + std::to_string(state_->step) + " in parameter " +
+                  params[static_cast<size_t>(i)].first + " (fingerprints " +
+                  std::to_string(low[i].item<double>()) + " to " + std::to_string(high[i].item<double>()) + ")");
+    }
+  }
+}
+
+bool SeedTrainer::stop_requested(TrainObserver* observer) const {
+  if (observer) {
+    while (!comm_ && observer->paused() && !observer->cancelled()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  const bool mine = observer && observer->cancelled();
+  // All ranks stop at the same batch, or the others would wait for the one that left.
+  return comm_ ? comm_->reduce_value(mine ? 1 : 0, Reduce::kMax) != 0 : mine;
 }
 
 SeedTrainer::~SeedTrainer() = default;
@@ -251,8 +354,7 @@ void SeedTrainer::save_checkpoint() {
   write_safetensors(seed_dir_ + "/" + kCheckpointFile, tensors, meta);
 }
 
-void SeedTrainer::restore(const std::string& path) {
-  SafetensorsContent content = read_safetensors(path);
+void SeedTrainer::restore(const SafetensorsContent& content, const std::string& path) {
   const auto meta = [&](const char* key) -> const std::string& {
     const auto it = content.metadata.find(key);
     if (it == content.metadata.end()) {
@@ -292,7 +394,11 @@ void SeedTrainer::restore(const std::string& path) {
 std::pair<double, double> SeedTrainer::evaluate() {
   torch::NoGradGuard no_grad;
   objective_->set_training(false);
-  const auto& idx = data_.test_indices;
+  // With several ranks, each evaluates every ranks-th test sample and the sums are reduced.
+  std::vector<int64_t> idx;
+  for (size_t i = static_cast<size_t>(rank_); i < data_.test_indices.size(); i += static_cast<size_t>(ranks_)) {
+    idx.push_back(data_.test_indices[i]);
+  }
   const int64_t n = static_cast<int64_t>(idx.size());
   const torch::Tensor all = torch::from_blob(const_cast<int64_t*>(idx.data()), {n}, torch::kInt64);
   torch::Tensor correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device_));
@@ -309,7 +415,13 @@ std::pair<double, double> SeedTrainer::evaluate() {
               logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
               .to(torch::kDouble);
   }
-  const double dn = static_cast<double>(std::max<int64_t>(n, 1));
+  if (comm_) {
+    torch::Tensor sums = torch::stack({correct.to(torch::kDouble), ce}).contiguous();
+    comm_->all_reduce(sums);
+    correct = sums[0];
+    ce = sums[1];
+  }
+  const double dn = static_cast<double>(std::max<int64_t>(static_cast<int64_t>(data_.test_indices.size()), 1));
   return {100.0 * correct.item<double>() / dn, ce.item<double>() / dn};
 }
 
@@ -352,12 +464,16 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
     observer->on_note("seed " + std::to_string(seed_) + ": resuming after epoch " +
                       std::to_string(state_->epochs_done));
   }
-  truncate_metrics(seed_dir_ + "/steps.jsonl", state_->epochs_done);
-  truncate_metrics(seed_dir_ + "/epochs.jsonl", state_->epochs_done);
+  if (writer_) {
+    truncate_metrics(seed_dir_ + "/steps.jsonl", state_->epochs_done);
+    truncate_metrics(seed_dir_ + "/epochs.jsonl", state_->epochs_done);
+  }
 
   BatchLoader loader(*data_.train, data_.stats,
                      LoaderOptions()
-                         .batch_size(settings_.batch_size)
+                         .batch_size(settings_.batch_size / ranks_)
+                         .shard_rank(rank_)
+                         .shard_count(ranks_)
                          .shuffle(true)
                          .drop_last(true)
                          .augment(settings_.augment)
@@ -369,6 +485,19 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
   const bool momentum_cycles = state_->one_cycle && state_->one_cycle->cycles_momentum();
   const auto run_start = Clock::now();
   int64_t steps_this_run = 0;
+  std::unique_ptr<GradientSync> gradient_sync;
+  std::vector<std::pair<std::string, torch::Tensor>> trainable;
+  if (comm_) {
+    for (auto& [name, t] : student_.named_state()) {
+      if (t.requires_grad()) trainable.emplace_back("student." + name, t);
+    }
+    for (auto& [name, t] : objective_->named_state()) {
+      if (t.requires_grad()) trainable.emplace_back("objective." + name, t);
+    }
+    std::vector<torch::Tensor> params;
+    for (auto& item : trainable) params.push_back(item.second);
+    gradient_sync = std::make_unique<GradientSync>(params, *comm_);
+  }
 
   for (int epoch = state_->epochs_done; epoch < settings_.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
@@ -380,12 +509,7 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
     int64_t batch_index = 0;
     double lr = 0;
     while (true) {
-      if (observer) {
-        while (observer->paused() && !observer->cancelled()) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        if (observer->cancelled()) throw Cancelled();
-      }
+      if (stop_requested(observer)) throw Cancelled();
       std::optional<Batch> batch = loader.next();
       if (!batch) break;
       // Pinned batches on CUDA: the copies overlap the work already queued on the GPU.
@@ -405,8 +529,11 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
         AutocastScope autocast(settings_.mixed_precision, device_.is_cuda());
         loss = objective_->compute(images, labels, targets);
       }
+      if (gradient_sync) gradient_sync->begin_step();
       loss.total.backward();
+      if (gradient_sync) gradient_sync->end_step();
       optimizer_->step();
+      if (settings_.check_replicas && comm_) check_replicas(trainable);
       ++state_->step;
       ++steps_this_run;
       ++batch_index;
@@ -414,6 +541,7 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
       whole.add(loss, labels, state_->step);
       const bool last = batch_index == bpe;
       if (batch_index % settings_.log_every == 0 || last) {
+        if (comm_) interval.reduce(*comm_);
         auto [total, values] = interval.read(epoch);
         const double secs = std::chrono::duration<double>(Clock::now() - interval_start).count();
         const double run_secs = std::chrono::duration<double>(Clock::now() - run_start).count();
@@ -431,7 +559,7 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
         r.images_per_second = secs > 0 ? static_cast<double>(interval.samples) / secs : 0;
         r.eta_seconds = run_secs / static_cast<double>(steps_this_run) *
                         static_cast<double>(total_steps - state_->step);
-        append_line(seed_dir_ + "/steps.jsonl",
+        if (writer_) append_line(seed_dir_ + "/steps.jsonl",
                     json{{"epoch", epoch}, {"step", r.step}, {"lr", lr}, {"loss", total},
                          {"losses", losses_json(values)}, {"train_acc", r.train_acc},
                          {"images_per_second", r.images_per_second}});
@@ -441,6 +569,10 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
       }
     }
     // Nothing non-finite may reach a checkpoint.
+    if (comm_) {
+      whole.reduce(*comm_);
+      broadcast_state();  // rank 0's BatchNorm statistics for evaluation and the checkpoint (DDP's default)
+    }
     auto [epoch_loss, epoch_values] = whole.read(epoch);
     EpochReport report;
     report.epoch = epoch;
@@ -457,12 +589,16 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
     state_->history.push_back(report);
     state_->epochs_done = epoch + 1;
     state_->seconds += report.seconds;
-    save_checkpoint();
-    // Rewritten whole from the checkpoint's history, so a kill between the two writes loses
-    // no epoch line.
-    std::string lines;
-    for (const auto& h : state_->history) lines += epoch_json(h).dump() + "\n";
-    write_file_atomically(seed_dir_ + "/epochs.jsonl", lines);
+    if (writer_) {
+      save_checkpoint();
+      // Rewritten whole from the checkpoint's history, so a kill between the two writes loses
+      // no epoch line.
+      std::string lines;
+      for (const auto& h : state_->history) lines += epoch_json(h).dump() + "\n";
+      write_file_atomically(seed_dir_ + "/epochs.jsonl", lines);
+    }
+    // The checkpoint is complete before any rank goes on (a rank that dies later loses nothing).
+    if (comm_) comm_->barrier();
     if (observer) observer->on_epoch(report);
   }
   return summarize_history(seed_, state_->history, state_->seconds);

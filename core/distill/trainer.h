@@ -12,10 +12,14 @@
 #include "common/error.h"
 #include "data/dataset.h"
 #include "data/transforms.h"
+#include "io/safetensors.h"
 #include "distill/distill_objective.h"
 #include "distill/teacher_targets.h"
 
 namespace kd {
+
+class Communicator;
+class GradientSync;
 
 /// Loss component values by name ("ce", "kd", "feat", ...), in the objective's order.
 using LossValues = std::vector<std::pair<std::string, double>>;
@@ -89,6 +93,10 @@ struct TrainerSettings {
   /// Runs the online teacher through LayeredModel::inference_copy (BatchNorm folded; NHWC on
   /// the CPU): the same targets to float rounding, computed faster.
   bool teacher_inference_copy = true;
+  /// Data parallelism: after every step, check that all ranks hold bit-identical parameters
+  /// (a fingerprint per parameter, reduced by min and max); a difference stops training with
+  /// an error naming the parameter. A diagnostic: it costs a reduction per step.
+  bool check_replicas = false;
 };
 
 /// The data a seed trains and evaluates on (shared by all seeds).
@@ -127,6 +135,11 @@ class TrainingDiverged : public Error {
 /// epoch, atomically), steps.jsonl and epochs.jsonl (metrics). When a checkpoint is there
 /// already, training resumes from it and, on the CPU, ends with the same numbers as an
 /// uninterrupted run.
+///
+/// With a Communicator of N ranks (docs/distributed.md) every rank runs a SeedTrainer of the same
+/// seed: each trains on its shard of every batch (batch_size / N samples), gradients are averaged
+/// over the ranks, the test split is evaluated in shards and reduced, and only rank 0 reads and
+/// writes `seed_dir` (the others receive its checkpoint and parameters).
 class SeedTrainer {
  public:
   /// `student` must be freshly built with this seed; `teacher` (may be null) is frozen and is
@@ -135,7 +148,7 @@ class SeedTrainer {
   SeedTrainer(TrainerSettings settings, const TrainData& data, LayeredModel& student,
               LayeredModel* teacher, std::unique_ptr<LayeredModel> simkd_tail,
               const TeacherTargetCache* cache, torch::Device device, uint64_t seed,
-              std::string seed_dir);
+              std::string seed_dir, Communicator* communicator = nullptr);
   ~SeedTrainer();
 
   /// Runs the remaining epochs. Throws kd::Cancelled, TrainingDiverged, kd::OutOfMemory (the
@@ -153,7 +166,11 @@ class SeedTrainer {
   struct State;
   SeedResult train_epochs(TrainObserver* observer);
   [[noreturn]] void throw_out_of_memory(const std::string& detail) const;
-  void restore(const std::string& path);
+  void restore(const SafetensorsContent& content, const std::string& path);
+  void restore_shared(const std::string& path);
+  void broadcast_state();
+  void check_replicas(const std::vector<std::pair<std::string, torch::Tensor>>& params) const;
+  bool stop_requested(TrainObserver* observer) const;
   void save_checkpoint();
   double lr_at(int64_t step, int epoch) const;
 
@@ -169,6 +186,9 @@ class SeedTrainer {
   std::unique_ptr<DistillObjective> objective_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<State> state_;
+  Communicator* comm_ = nullptr;  ///< null: one process
+  int rank_ = 0, ranks_ = 1;
+  bool writer_ = true;  ///< rank 0 writes the seed folder
 };
 
 /// Reads epochs.jsonl-style history back (for result summaries).

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "io/text_file.h"
 #include "common/version.h"
+#include "distributed/communicator.h"
 #include "io/atomic_file.h"
 #include "models/model_file.h"
 #include "models/scripted_model.h"
@@ -161,6 +162,39 @@ std::unique_ptr<ExperimentRunner> ExperimentRunner::open(const std::string& run_
   return std::unique_ptr<ExperimentRunner>(new ExperimentRunner(std::move(prepared), run_dir));
 }
 
+std::unique_ptr<ExperimentRunner> ExperimentRunner::replicated(
+    Communicator& comm, const std::function<std::unique_ptr<ExperimentRunner>()>& make_on_rank0,
+    const PrepareOptions& options, ProgressSink* progress) {
+  std::unique_ptr<ExperimentRunner> runner;
+  json message;
+  if (comm.rank() == 0) {
+    try {
+      runner = make_on_rank0();
+      message = {{"resolved", experiment_to_json(runner->prepared().resolved)}, {"run_dir", runner->run_dir()}};
+    } catch (const Cancelled&) {
+      message = {{"error", "cancelled"}};
+      comm.broadcast_text(message.dump(), 0);
+      throw;
+    } catch (const std::exception& e) {
+      message = {{"error", e.what()}};
+      comm.broadcast_text(message.dump(), 0);
+      throw;
+    }
+    comm.broadcast_text(message.dump(), 0);
+  } else {
+    message = json::parse(comm.broadcast_text("", 0));
+    if (message.contains("error")) {
+      throw Error("rank 0 could not start the experiment: " + message.at("error").get<std::string>());
+    }
+    const ExperimentConfig resolved =
+        experiment_from_json(message.at("resolved").get<std::string>(), "rank 0's resolved.json");
+    auto prepared = std::make_unique<PreparedExperiment>(prepare_experiment(resolved, options, progress));
+    runner.reset(new ExperimentRunner(std::move(prepared), message.at("run_dir").get<std::string>()));
+  }
+  runner->comm_ = &comm;
+  return runner;
+}
+
 TrainerSettings ExperimentRunner::trainer_settings() const {
   const ExperimentConfig& c = prepared_->resolved;
   TrainerSettings s;
@@ -185,6 +219,7 @@ TrainerSettings ExperimentRunner::trainer_settings() const {
   s.augment = c.augment;
   s.log_every = c.log_every;
   s.mixed_precision = c.mixed_precision;
+  s.check_replicas = check_replicas_;
   return s;
 }
 
@@ -209,34 +244,9 @@ ExperimentResult ExperimentRunner::run(TrainObserver* observer) {
   }
 
   // The frozen teacher's targets, once for all seeds, when they are fixed per sample.
-  std::unique_ptr<TeacherTargetCache> cache;
   double cache_seconds = 0;
+  const std::unique_ptr<TeacherTargetCache> cache = make_cache(settings, observer, cache_seconds);
   LayeredModel* teacher = p.teacher.model.get();
-  if (teacher && !c.augment && c.teacher_cache != "off") {
-    auto probe_student = build_student(p, c.seed);
-    const TeacherRequest request = DistillObjective::request_for(settings.objective, *probe_student);
-    if (!request.empty()) {
-      CacheOptions options;
-      options.fp16 = c.cache_fp16;
-      options.device = p.device;
-      options.disk_dir = run_dir_;
-      const int64_t bytes = TeacherTargetCache::bytes_per_sample(*teacher, request, c.cache_fp16) *
-                            static_cast<int64_t>(p.train_indices.size());
-      const bool to_disk = c.teacher_cache == "disk" ||
-                           (c.teacher_cache == "auto" &&
-                            static_cast<double>(bytes) > kCacheMemoryShare * static_cast<double>(physical_memory()));
-      options.storage = to_disk ? CacheStorage::kDisk : CacheStorage::kMemory;
-      const auto t0 = Clock::now();
-      StageProgress stage(observer);
-      cache = std::make_unique<TeacherTargetCache>(*teacher, request, p.data.train, p.stats,
-                                                   p.train_indices, options, &stage);
-      cache_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (observer) {
-        observer->on_note("teacher targets cached " + std::string(to_disk ? "on disk" : "in memory") +
-                          " (" + std::to_string((cache->bytes() + (1 << 20) - 1) >> 20) + " MiB)");
-      }
-    }
-  }
 
   ExperimentResult result;
   result.run_dir = run_dir_;
@@ -248,9 +258,19 @@ ExperimentResult ExperimentRunner::run(TrainObserver* observer) {
     std::unique_ptr<LayeredModel> tail =
         c.method == Method::kSimKD ? copy_teacher(p) : std::unique_ptr<LayeredModel>{};
     SeedTrainer trainer(settings, data, *student, teacher, std::move(tail), cache.get(), device,
-                        seed, seed_dir);
-    SeedResult seed_result = trainer.run(observer);
+                        seed, seed_dir, comm_);
+    result.seeds.push_back(trainer.run(observer));
     student->to(torch::kCPU);
+    result.complete = i + 1 == c.seeds;
+    std::vector<double> best, last;
+    for (const auto& s : result.seeds) {
+      best.push_back(s.best_test_acc);
+      last.push_back(s.last_test_acc);
+    }
+    std::tie(result.best_test_acc_mean, result.best_test_acc_std) = mean_std(best);
+    std::tie(result.last_test_acc_mean, result.last_test_acc_std) = mean_std(last);
+    if (comm_ && comm_->rank() != 0) continue;  // rank 0 writes the run folder
+    const SeedResult& seed_result = result.seeds.back();
     const std::map<std::string, std::string> meta = {
         {"test_accuracy", std::to_string(seed_result.last_test_acc)},
         {"best_test_accuracy", std::to_string(seed_result.best_test_acc)},
@@ -262,18 +282,57 @@ ExperimentResult ExperimentRunner::run(TrainObserver* observer) {
     } else if (auto* scripted = dynamic_cast<ScriptedModel*>(student.get())) {
       scripted->save_torchscript(seed_dir + "/" + kStudentScriptFile);
     }
-    result.seeds.push_back(std::move(seed_result));
-    result.complete = i + 1 == c.seeds;
-    std::vector<double> best, last;
-    for (const auto& s : result.seeds) {
-      best.push_back(s.best_test_acc);
-      last.push_back(s.last_test_acc);
-    }
-    std::tie(result.best_test_acc_mean, result.best_test_acc_std) = mean_std(best);
-    std::tie(result.last_test_acc_mean, result.last_test_acc_std) = mean_std(last);
     write_result(result, std::chrono::duration<double>(Clock::now() - start).count(), cache_seconds);
   }
   return result;
+}
+
+std::unique_ptr<TeacherTargetCache> ExperimentRunner::make_cache(const TrainerSettings& settings,
+                                                                 TrainObserver* observer,
+                                                                 double& seconds) const {
+  const PreparedExperiment& p = *prepared_;
+  const ExperimentConfig& c = p.resolved;
+  LayeredModel* teacher = p.teacher.model.get();
+  if (!teacher || c.augment || c.teacher_cache == "off") return nullptr;
+  auto probe_student = build_student(p, c.seed);
+  const TeacherRequest request = DistillObjective::request_for(settings.objective, *probe_student);
+  if (request.empty()) return nullptr;
+  CacheOptions options;
+  options.fp16 = c.cache_fp16;
+  options.device = p.device;
+  options.disk_dir = run_dir_;
+  if (comm_) {  // each rank computes its share of the rows, then they are exchanged
+    options.shard_rank = comm_->rank();
+    options.shard_count = comm_->world_size();
+    if (comm_->rank() != 0) options.disk_dir = fs::temp_directory_path().string();
+  }
+  const int64_t rows = static_cast<int64_t>(p.train_indices.size());
+  const int64_t bytes = TeacherTargetCache::bytes_per_sample(*teacher, request, c.cache_fp16) * rows;
+  const bool to_disk = c.teacher_cache == "disk" ||
+                       (c.teacher_cache == "auto" &&
+                        static_cast<double>(bytes) > kCacheMemoryShare * static_cast<double>(physical_memory()));
+  options.storage = to_disk ? CacheStorage::kDisk : CacheStorage::kMemory;
+  const auto t0 = Clock::now();
+  StageProgress stage(observer);
+  auto cache = std::make_unique<TeacherTargetCache>(*teacher, request, p.data.train, p.stats, p.train_indices,
+                                                    options, &stage);
+  if (comm_) {
+    for (int r = 0; r < comm_->world_size(); ++r) {
+      const auto [first, last] = TeacherTargetCache::shard_rows(rows, r, comm_->world_size());
+      if (last == first) continue;
+      for (const torch::Tensor& store : cache->stores()) {
+        torch::Tensor block = store.narrow(0, first, last - first);
+        comm_->broadcast(block, r);
+      }
+    }
+  }
+  seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (observer) {
+    observer->on_note("teacher targets cached " + std::string(to_disk ? "on disk" : "in memory") + " (" +
+                      std::to_string((cache->bytes() + (1 << 20) - 1) >> 20) + " MiB" +
+                      (comm_ ? ", computed in " + std::to_string(comm_->world_size()) + " shards" : "") + ")");
+  }
+  return cache;
 }
 
 void ExperimentRunner::write_result(const ExperimentResult& r, double seconds,
@@ -297,6 +356,7 @@ void ExperimentRunner::write_result(const ExperimentResult& r, double seconds,
             {"last_test_acc_mean", r.last_test_acc_mean},
             {"last_test_acc_std", r.last_test_acc_std},
             {"device", p.device},
+            {"processes", comm_ ? comm_->world_size() : 1},
             {"device_description", p.device_description},
             {"timings", {{"total_seconds", seconds},
                          {"teacher_cache_seconds", cache_seconds},

@@ -1,6 +1,7 @@
 #pragma once
 // Runs an experiment into its run folder (docs/run-folders.md): every seed, the teacher target
 // cache, the final students and result.json. The CLI and the desktop app both drive this.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +10,8 @@
 #include "experiment/experiment_setup.h"
 
 namespace kd {
+
+class Communicator;
 
 /// File names inside a run folder.
 inline constexpr const char* kRunConfigFile = "config.json";      ///< the config as given
@@ -51,6 +54,13 @@ class ExperimentRunner {
   static std::unique_ptr<ExperimentRunner> open(const std::string& run_dir,
                                                 const PrepareOptions& options = {},
                                                 ProgressSink* progress = nullptr);
+  /// Data parallelism: every rank calls this. Rank 0 makes its runner with `make_on_rank0`
+  /// (create() or open()) and sends the resolved config and the run folder to the others,
+  /// which prepare the same experiment without writing anything. An error on rank 0 is
+  /// raised on every rank. The runner trains with `comm` (rank 0 writes the run folder).
+  static std::unique_ptr<ExperimentRunner> replicated(
+      Communicator& comm, const std::function<std::unique_ptr<ExperimentRunner>()>& make_on_rank0,
+      const PrepareOptions& options = {}, ProgressSink* progress = nullptr);
   ~ExperimentRunner();
 
   /// Trains every seed that is not finished (resuming from checkpoints), writes each seed's
@@ -61,13 +71,20 @@ class ExperimentRunner {
   const PreparedExperiment& prepared() const { return *prepared_; }
   /// The trainer settings the resolved config maps to.
   TrainerSettings trainer_settings() const;
+  /// Checks after every step that the ranks' parameters are identical (TrainerSettings).
+  void set_check_replicas(bool on) { check_replicas_ = on; }
 
  private:
   ExperimentRunner(std::unique_ptr<PreparedExperiment> prepared, std::string run_dir);
   void write_result(const ExperimentResult& result, double seconds, double cache_seconds) const;
 
+  std::unique_ptr<TeacherTargetCache> make_cache(const TrainerSettings& settings, TrainObserver* observer,
+                                                 double& seconds) const;
+
   std::unique_ptr<PreparedExperiment> prepared_;
   std::string run_dir_;
+  Communicator* comm_ = nullptr;  ///< several processes train together
+  bool check_replicas_ = false;
 };
 
 /// The folder name of a resolved experiment: "<name or method>-<hash>".

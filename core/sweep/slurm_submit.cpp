@@ -7,7 +7,7 @@
 #include "common/error.h"
 #include "io/atomic_file.h"
 #include "io/text_file.h"
-#include "sweep/child_process.h"
+#include "common/child_process.h"
 
 namespace kd {
 namespace {

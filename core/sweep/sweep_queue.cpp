@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "common/error.h"
-#include "sweep/child_process.h"
+#include "common/child_process.h"
 
 namespace kd {
 namespace {

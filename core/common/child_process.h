@@ -24,6 +24,10 @@ struct CommandOutput {
 /// Runs a command to its end, capturing its output. Throws kd::Error when it cannot start.
 CommandOutput run_command(const std::vector<std::string>& argv);
 
+/// This program's own path (/proc/self/exe), for the copies of itself it starts. Throws
+/// kd::Error when it cannot be found.
+std::string self_executable();
+
 /// The exit code of a waitpid() status (128 + N for a signal, as shells report it).
 int exit_code_of(int wait_status);
 

@@ -1,4 +1,4 @@
-#include "sweep/child_process.h"
+#include "common/child_process.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "common/error.h"
@@ -146,6 +147,13 @@ CommandOutput run_command(const std::vector<std::string>& argv) {
   }
   out.exit_code = exit_code_of(status);
   return out;
+}
+
+std::string self_executable() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("cannot find this program's own path (/proc/self/exe): " + ec.message());
+  return self.string();
 }
 
 }  // namespace kd
