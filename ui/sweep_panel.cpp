@@ -30,7 +30,7 @@
 #include "io/atomic_file.h"
 #include "progress_bridge.h"
 #include "study_plot.h"
-#include "sweep/child_process.h"
+#include "common/child_process.h"
 #include "sweep/sweep_queue.h"
 #include "sweep/sweep_summary.h"
 
