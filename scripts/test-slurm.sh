@@ -8,7 +8,10 @@
 #      Slurm sends TERM) and the time-limit warning (`scancel --signal=USR1 --batch`, what
 #      --signal=B:USR1@120 sends before --time runs out: the job script stops the point and
 #      requeues itself). Each point must resume from its checkpoint ("resuming after epoch" in
-#      its log), train every epoch exactly once (epochs.jsonl) and finish.
+#      its log), train every epoch exactly once (epochs.jsonl) and finish;
+#   3. data-parallel training under srun: a batch job of 2 tasks runs `srun kdstudio-cli train`,
+#      the ranks find each other from Slurm's environment (SLURM_PROCID, the step's node list,
+#      a port from the job id) and rank 0 writes one run folder (result.json: 2 processes).
 # Needs root; installs Debian's munge and Slurm when missing (scripts/install-deps.sh --slurm);
 # builds nothing (KD_CLI, default build/dev/app/kdstudio-cli). Stops the daemons and removes its
 # folder (KD_KEEP=1 keeps it; a failure keeps it too).
@@ -183,6 +186,35 @@ check "status: both points done" point_json 2 '
 import json, sys
 s = json.load(open(sys.argv[1]))
 sys.exit(0 if [p["status"] for p in s["points"]] == ["done", "done"] else 1)'
+
+# --- 3. data parallelism under srun ----------------------------------------------------------------
+echo "test-slurm: 3. one experiment trained by 2 ranks started by srun"
+cat > "$work/ddp.json" <<EOF
+{
+  "format": "kdstudio-experiment", "dataset": "fashion-mnist", "name": "srun-ddp",
+  "teacher": "$root/resources/models/fashion-mnist-teacher.kdmodel",
+  "student": "resnet9:channels=1,size=28,width=0.125", "method": "ours",
+  "teacher_layers": "standard", "student_layers": "standard",
+  "train_per_class": 64, "test_per_class": 20, "epochs": 2, "batch_size": 64, "device": "cpu", "seeds": 1
+}
+EOF
+t0=$SECONDS
+job=$(cd "$work" && sbatch --parsable --ntasks 2 --cpus-per-task 1 --output "$work/ddp.log" \
+        --wrap "srun $cli train --config $work/ddp.json --out $work/ddp-runs --dist-timeout 60 --check-replicas")
+while [[ -n "$(squeue -h -j "$job" -o %i 2>/dev/null)" ]]; do
+  if ((SECONDS - t0 > 300)); then echo "  the job did not end within 300 s"; scancel "$job"; break; fi
+  sleep 1
+done
+echo "  the job ran in $((SECONDS - t0)) s"
+ddp_result=$(find "$work/ddp-runs" -name result.json 2>/dev/null | head -1)
+check "rank 0 wrote result.json" test -n "$ddp_result"
+check "result.json: 2 processes, complete" python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+sys.exit(0 if r["processes"] == 2 and r["complete"] else 1)' "${ddp_result:-/nonexistent}"
+check "the ranks were started by Slurm" grep -q "rank 0 of 2 (local 0 of 2), rendezvous at .*, started by slurm" "$work/ddp.log"
+check "one run folder, one seed folder" test "$(find "$work/ddp-runs" -mindepth 2 -maxdepth 2 -type d | wc -l)" -eq 1
+[[ -n "$ddp_result" ]] || tail -20 "$work/ddp.log"
 
 echo "test-slurm: $((SECONDS - start)) s in all, $failures failed"
 [[ $failures -eq 0 ]]
