@@ -1,8 +1,11 @@
 #include "run_files.h"
 
 #include <QCoreApplication>
+#include <QDir>
+#include <QFileInfo>
 #include <QSaveFile>
 
+#include "common/child_process.h"
 #include "guarded_call.h"
 
 namespace kd::ui {
@@ -37,6 +40,12 @@ QString writeEpochsCsv(const QString& runDir, const QString& path) {
         .arg(path, file.errorString());
   }
   return {};
+}
+
+QString kdstudioCliPath() {
+  const QString beside = QDir(QCoreApplication::applicationDirPath()).filePath(QStringLiteral("kdstudio-cli"));
+  if (QFileInfo(beside).isExecutable()) return beside;
+  return QString::fromStdString(find_program("kdstudio-cli"));
 }
 
 }  // namespace kd::ui

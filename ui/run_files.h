@@ -22,4 +22,7 @@ RunScan scanRuns(const QString& root);
 /// or an empty string.
 QString writeEpochsCsv(const QString& runDir, const QString& path);
 
+/// The kdstudio-cli beside this program, else the one on the PATH; empty when there is none.
+QString kdstudioCliPath();
+
 }  // namespace kd::ui

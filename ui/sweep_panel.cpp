@@ -31,6 +31,7 @@
 #include "progress_bridge.h"
 #include "study_plot.h"
 #include "common/child_process.h"
+#include "run_files.h"
 #include "sweep/sweep_queue.h"
 #include "sweep/sweep_summary.h"
 
@@ -79,12 +80,6 @@ void setCell(QTableWidget* t, int row, int column, const QString& text, bool rig
   if (item->text() != text) item->setText(text);
 }
 
-QString defaultCliPath() {
-  const QString beside = QDir(QCoreApplication::applicationDirPath()).filePath(QStringLiteral("kdstudio-cli"));
-  if (QFileInfo(beside).isExecutable()) return beside;
-  return QString::fromStdString(find_program("kdstudio-cli"));
-}
-
 /// Refreshes the panel from the queue's thread (queued to the GUI thread).
 class PanelObserver : public QueueObserver {
  public:
@@ -102,7 +97,7 @@ class PanelObserver : public QueueObserver {
 
 }  // namespace
 
-SweepPanel::SweepPanel(QWidget* parent) : QWidget(parent), cliPath_(defaultCliPath()) {
+SweepPanel::SweepPanel(QWidget* parent) : QWidget(parent), cliPath_(kdstudioCliPath()) {
   setObjectName(QStringLiteral("sweepPanel"));
   pool_.setMaxThreadCount(1);  // one queue or one study's analysis at a time
   buildUi();

@@ -1,5 +1,8 @@
 #include "training_form.h"
 
+#include <algorithm>
+#include <thread>
+
 #include <torch/cuda.h>
 
 #include <QCheckBox>
@@ -206,6 +209,12 @@ void TrainingForm::buildRunFields() {
   for (int i = 0; gpus > 1 && i < gpus; ++i) devices << QStringLiteral("cuda:%1").arg(i);
   device_ =
       choiceBox(devices, tr("Where to train: auto = the GPU when there is one, else the CPU"));
+  processes_ = countBox(1, std::max(1, static_cast<int>(std::thread::hardware_concurrency())), QString(),
+                        tr("Processes that train the run together, data-parallel (kdstudio-cli train "
+                           "--nproc): each trains on its share of every batch and the gradients are "
+                           "averaged; on CUDA each takes its own GPU. The cores are shared among them"));
+  processes_->setObjectName(QStringLiteral("processes"));
+  processes_->setValue(1);
   mixedPrecision_ = new QCheckBox(tr("bf16 on CUDA"));
   mixedPrecision_->setToolTip(
       tr("Mixed precision (bfloat16 autocast) on a CUDA device: faster, "
@@ -238,6 +247,7 @@ void TrainingForm::buildRunFields() {
   form->addRow(tr("Q sample / class"), analysisPerClass_);
   form->addRow(tr("Augment"), augment_);
   form->addRow(tr("Device"), device_);
+  form->addRow(tr("Processes"), processes_);
   form->addRow(tr("Mixed precision"), mixedPrecision_);
   form->addRow(tr("Teacher cache"), teacherCache_);
   form->addRow(tr("Run name"), name_);
@@ -246,7 +256,7 @@ void TrainingForm::buildRunFields() {
   static_cast<QVBoxLayout*>(layout())->addStretch(1);
   connect(device_, &QComboBox::currentIndexChanged, this, &TrainingForm::updateEnabled);
   connect(augment_, &QCheckBox::toggled, this, &TrainingForm::updateEnabled);
-  for (QSpinBox* b : {trainPerClass_, testPerClass_, analysisPerClass_}) {
+  for (QSpinBox* b : {trainPerClass_, testPerClass_, analysisPerClass_, processes_}) {
     connect(b, &QSpinBox::valueChanged, this, &TrainingForm::changed);
   }
   for (QCheckBox* b : {augment_, mixedPrecision_})
@@ -256,6 +266,8 @@ void TrainingForm::buildRunFields() {
   for (QLineEdit* e : {name_, runsRoot_})
     connect(e, &QLineEdit::textChanged, this, &TrainingForm::changed);
 }
+
+int TrainingForm::processes() const { return processes_->value(); }
 
 void TrainingForm::writeTo(ExperimentConfig& c) const {
   c.method = parse_method(method_->currentData().toString().toStdString());

@@ -31,6 +31,8 @@ class TrainingForm : public QWidget {
   void readFrom(const ExperimentConfig& config);
 
   QString runsRoot() const;
+  /// Processes that train the run together (data parallelism; 1 = this process alone).
+  int processes() const;
   void setRunsRoot(const QString& folder);
 
   /// The student's architecture (e.g. "resnet9:..."), for the automatic learning rate shown.
@@ -74,6 +76,7 @@ class TrainingForm : public QWidget {
   QSpinBox* analysisPerClass_ = nullptr;
   QCheckBox* augment_ = nullptr;
   QComboBox* device_ = nullptr;
+  QSpinBox* processes_ = nullptr;
   QCheckBox* mixedPrecision_ = nullptr;
   QComboBox* teacherCache_ = nullptr;
   QLineEdit* name_ = nullptr;

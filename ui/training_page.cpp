@@ -306,7 +306,8 @@ void TrainingPage::start() {
   d->worker->markQueued();
   TrainingWorker* worker = d->worker;
   QMetaObject::invokeMethod(
-      worker, [worker, config, root] { worker->train(config, root); }, Qt::QueuedConnection);
+      worker, [worker, config, root, processes = d->form->processes()] { worker->train(config, root, processes); },
+      Qt::QueuedConnection);
   updateButtons();
   emit runningChanged(true);
   emit statusMessage(tr("Training started"));

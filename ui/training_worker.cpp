@@ -5,11 +5,19 @@
 #include <QFileInfo>
 #include <QMutexLocker>
 #include <fstream>
+#include <thread>
+#include <unistd.h>
+#include <QDir>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "common/device.h"
 #include "common/error.h"
+#include "distributed/communicator.h"
+#include "distributed/local_launch.h"
 #include "experiment/experiment_runner.h"
+#include "io/atomic_file.h"
+#include "run_files.h"
 
 namespace kd::ui {
 
@@ -88,7 +96,65 @@ TrainingUpdate TrainingWorker::takeUpdate() {
   return out;
 }
 
-void TrainingWorker::train(const ExperimentConfig& config, const QString& runsRoot) {
+namespace {
+
+/// The other ranks of a run the app trains with several processes, and the app's share of the
+/// cores while it lasts.
+struct OtherRanks {
+  std::unique_ptr<Communicator> comm;
+  std::unique_ptr<RankProcesses> processes;
+  std::string log, config_file;
+  int threads_before = 0;
+
+  ~OtherRanks() {
+    processes.reset();
+    comm.reset();
+    if (threads_before > 0) at::set_num_threads(threads_before);
+    std::remove(config_file.c_str());
+  }
+
+  /// Starts ranks 1 .. n-1 as kdstudio-cli processes and joins them as rank 0.
+  OtherRanks(const ExperimentConfig& config, const QString& runsRoot, int n) {
+    const std::string cli = kdstudioCliPath().toStdString();
+    if (cli.empty()) throw Error("training with several processes needs kdstudio-cli (not found beside kdstudio or on the PATH)");
+    const std::string stem = (QDir::tempPath() + "/kdstudio-ranks-").toStdString() + std::to_string(getpid());
+    config_file = stem + ".json";
+    log = stem + ".log";
+    write_file_atomically(config_file, experiment_to_json(config) + "\n");
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int share = std::max(1, cores / n);
+    threads_before = at::get_num_threads();
+    at::set_num_threads(share);
+    LaunchEnv env;
+    env.world_size = n;
+    env.local_world_size = n;
+    env.master_addr = "127.0.0.1";
+    env.master_port = free_local_port();
+    env.launcher = "KD Studio";
+    processes = std::make_unique<RankProcesses>(
+        std::vector<std::string>{cli, "--threads", std::to_string(share), "train", "--config", config_file, "--out",
+                                 runsRoot.toStdString(), "--device", config.device, "--dist-timeout", "120"},
+        1, n, env.master_port, log);
+    CommunicatorOptions options;
+    options.timeout = std::chrono::seconds(120);
+    options.device = config.device == "auto" || config.device.empty() ? "cpu" : config.device;
+    comm = Communicator::join(env, options);
+  }
+
+  /// What the other ranks said, for an error message.
+  std::string tail() const {
+    std::ifstream f(log);
+    std::string line, last;
+    while (std::getline(f, line)) {
+      if (line.find("error") != std::string::npos) last = line;
+    }
+    return last;
+  }
+};
+
+}  // namespace
+
+void TrainingWorker::train(const ExperimentConfig& config, const QString& runsRoot, int processes) {
   TrainingOutcome outcome;
   runDir_.clear();
   seedIndex_ = 0;
@@ -97,8 +163,16 @@ void TrainingWorker::train(const ExperimentConfig& config, const QString& runsRo
   try {
     PrepareOptions options;
     options.device = config.device;  // the form's device applies to a resumed run too
-    std::unique_ptr<ExperimentRunner> runner = ExperimentRunner::create(
-        config, "", runsRoot.toStdString(), options, ExistingRun::kResume, this);
+    const auto make = [&] {
+      return ExperimentRunner::create(config, "", runsRoot.toStdString(), options, ExistingRun::kResume, this);
+    };
+    std::unique_ptr<OtherRanks> ranks;
+    if (processes > 1) {
+      on_stage("starting " + std::to_string(processes - 1) + " more processes", 0);
+      ranks = std::make_unique<OtherRanks>(config, runsRoot, processes);
+    }
+    std::unique_ptr<ExperimentRunner> runner =
+        ranks ? ExperimentRunner::replicated(*ranks->comm, make, options, this) : make();
     runDir_ = runner->run_dir();
     outcome.runDir = QString::fromStdString(runDir_);
     const PreparedExperiment& p = runner->prepared();
@@ -106,7 +180,19 @@ void TrainingWorker::train(const ExperimentConfig& config, const QString& runsRo
     batchesPerEpoch_ = std::max<int64_t>(1, static_cast<int64_t>(p.train_indices.size()) / batch);
     seedCount_ = p.resolved.seeds;
     emit prepared(outcome.runDir, QString::fromStdString(p.device_description), planText(*runner));
-    const ExperimentResult result = runner->run(this);
+    ExperimentResult result;
+    try {
+      result = runner->run(this);
+    } catch (const RankFailure& e) {
+      const std::string said = ranks ? ranks->processes->wait(std::chrono::seconds(5)) : "";
+      throw Error(std::string(e.what()) + (said.empty() || said == "timeout" ? "" : "; " + said) +
+                  (ranks && !ranks->tail().empty() ? " (" + ranks->tail() + ")" : "") +
+                  ". The checkpoint of the last finished epoch is kept: Start continues the run");
+    }
+    if (ranks) {
+      const std::string said = ranks->processes->wait(std::chrono::seconds(60));
+      if (!said.empty()) on_note("the other processes: " + said);
+    }
     outcome.complete = result.complete;
     outcome.seeds = static_cast<int>(result.seeds.size());
     outcome.lastAccMean = result.last_test_acc_mean;

@@ -25,8 +25,10 @@ class TrainingWorker : public QObject, public TrainObserver, public ProgressSink
   explicit TrainingWorker(QObject* parent = nullptr);
 
   /// Runs `config` into a folder under `runsRoot` and emits finished() once, whatever happens.
-  /// Call on the worker's thread (queued).
-  void train(const ExperimentConfig& config, const QString& runsRoot);
+  /// With `processes` > 1 it trains data-parallel: this process is rank 0 (its reports drive
+  /// the page as usual) and kdstudio-cli processes are the other ranks. Call on the worker's
+  /// thread (queued).
+  void train(const ExperimentConfig& config, const QString& runsRoot, int processes = 1);
 
   // Thread-safe controls (called from the GUI thread while train() runs).
   void requestStop() { stop_.store(true); }

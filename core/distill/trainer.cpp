@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -316,14 +317,14 @@ void SeedTrainer::check_replicas(const std::vector<std::pair<std::string, torch:
 }
 
 bool SeedTrainer::stop_requested(TrainObserver* observer) const {
-  if (observer) {
-    while (!comm_ && observer->paused() && !observer->cancelled()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+  // 2: stop, 1: pause, 0: go on. With several ranks the largest wish of any rank holds for all,
+  // so that every rank stops (or pauses) at the same batch.
+  const auto wish = [&] { return observer && observer->cancelled() ? 2 : observer && observer->paused() ? 1 : 0; };
+  while (true) {
+    const int64_t now = comm_ ? comm_->reduce_value(wish(), Reduce::kMax) : wish();
+    if (now != 1) return now == 2;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  const bool mine = observer && observer->cancelled();
-  // All ranks stop at the same batch, or the others would wait for the one that left.
-  return comm_ ? comm_->reduce_value(mine ? 1 : 0, Reduce::kMax) != 0 : mine;
 }
 
 SeedTrainer::~SeedTrainer() = default;
@@ -497,6 +498,13 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
     std::vector<torch::Tensor> params;
     for (auto& item : trainable) params.push_back(item.second);
     gradient_sync = std::make_unique<GradientSync>(params, *comm_);
+    if (observer && writer_ && state_->epochs_done < settings_.epochs) {
+      char text[160];
+      std::snprintf(text, sizeof text, "gradients: %zu buckets, %.2f MiB all-reduced per step by each of %d ranks",
+                    gradient_sync->bucket_count(), static_cast<double>(gradient_sync->bytes_per_step()) / (1 << 20),
+                    ranks_);
+      observer->on_note(text);
+    }
   }
 
   for (int epoch = state_->epochs_done; epoch < settings_.epochs; ++epoch) {

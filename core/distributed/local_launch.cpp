@@ -8,7 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
+#include <thread>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -45,7 +48,16 @@ std::vector<std::string> rank_environment(const std::map<std::string, std::strin
   return env;
 }
 
-pid_t spawn_rank(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+/// torchrun's variables for rank `r` of `n` on this machine.
+std::map<std::string, std::string> rank_variables(int r, int n, const std::string& port) {
+  return {{"MASTER_ADDR", "127.0.0.1"},       {"MASTER_PORT", port},
+          {"RANK", std::to_string(r)},        {"WORLD_SIZE", std::to_string(n)},
+          {"LOCAL_RANK", std::to_string(r)},  {"LOCAL_WORLD_SIZE", std::to_string(n)},
+          {"KDSTUDIO_LAUNCHER", "kdstudio-cli --nproc"}};
+}
+
+pid_t spawn_rank(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                 const std::string& log_path = {}) {
   std::vector<char*> args, envp;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -58,8 +70,16 @@ pid_t spawn_rank(const std::vector<std::string>& argv, const std::vector<std::st
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setpgroup(&attr, 0);  // its own group: Ctrl-C reaches it once, through us
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  if (!log_path.empty()) {
+    posix_spawn_file_actions_addopen(&files, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&files, 1, 2);
+    posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
+  }
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0].c_str(), nullptr, &attr, args.data(), envp.data());
+  const int rc = posix_spawn(&pid, argv[0].c_str(), &files, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) throw Error("cannot start " + argv[0] + ": " + std::strerror(rc));
   return pid;
@@ -102,13 +122,7 @@ int run_local_ranks(const std::vector<std::string>& argv, const LocalLaunchOptio
   std::map<pid_t, int> rank_of;
   std::vector<pid_t> pids;
   for (int r = 0; r < n; ++r) {
-    const auto env = rank_environment({{"MASTER_ADDR", "127.0.0.1"},
-                                       {"MASTER_PORT", port},
-                                       {"RANK", std::to_string(r)},
-                                       {"WORLD_SIZE", std::to_string(n)},
-                                       {"LOCAL_RANK", std::to_string(r)},
-                                       {"LOCAL_WORLD_SIZE", std::to_string(n)},
-                                       {"KDSTUDIO_LAUNCHER", "kdstudio-cli --nproc"}});
+    const auto env = rank_environment(rank_variables(r, n, port));
     pid_t pid = 0;
     try {
       pid = spawn_rank(argv, env);
@@ -164,6 +178,49 @@ int run_local_ranks(const std::vector<std::string>& argv, const LocalLaunchOptio
     }
   }
   return result;
+}
+
+RankProcesses::RankProcesses(const std::vector<std::string>& argv, int first_rank, int world_size, int port,
+                             const std::string& log_path) {
+  if (argv.empty()) throw Error("RankProcesses: no program");
+  for (int r = first_rank; r < world_size; ++r) {
+    auto vars = rank_variables(r, world_size, std::to_string(port));
+    vars["KDSTUDIO_LAUNCHER"] = "KD Studio";
+    ranks_.emplace_back(spawn_rank(argv, rank_environment(vars), log_path), r);
+  }
+}
+
+RankProcesses::~RankProcesses() {
+  if (ranks_.empty()) return;
+  for (const auto& [pid, rank] : ranks_) kill(-pid, SIGTERM);
+  if (wait(std::chrono::seconds(10)) == "timeout") {
+    for (const auto& [pid, rank] : ranks_) kill(-pid, SIGKILL);
+    for (const auto& [pid, rank] : ranks_) waitpid(pid, nullptr, 0);
+  }
+}
+
+std::string RankProcesses::wait(std::chrono::seconds timeout) {
+  std::string first_failure;
+  const auto end = Clock::now() + timeout;
+  while (!ranks_.empty()) {
+    for (auto it = ranks_.begin(); it != ranks_.end();) {
+      int status = 0;
+      if (waitpid(it->first, &status, WNOHANG) == it->first) {
+        const int code = exit_code_of(status);
+        if (code != 0 && first_failure.empty()) {
+          first_failure = "rank " + std::to_string(it->second) + " (pid " + std::to_string(it->first) + ") " +
+                          signal_text(code);
+        }
+        it = ranks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (ranks_.empty()) break;
+    if (Clock::now() > end) return "timeout";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return first_failure;
 }
 
 }  // namespace kd

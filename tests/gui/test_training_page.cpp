@@ -12,6 +12,8 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QSignalSpy>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QtTest/QtTest>
 #include <memory>
 
@@ -307,6 +309,37 @@ class TestTrainingPage : public QObject {
     QVERIFY2(shown.contains(QString::number(result.last_test_acc_mean, 'f', 2)), qPrintable(shown));
     QTest::qWait(100);  // let the queued replots draw
     saveShot(&page, "training");
+  }
+
+  // Processes = 2: the app is rank 0 and a kdstudio-cli process rank 1 (data parallelism over
+  // Gloo); the page shows the run as usual and rank 0 writes one run folder.
+  void twoProcessesTrainOneRun() {
+    qputenv("PATH", QFileInfo(QStringLiteral(KD_CLI_PATH)).absolutePath().toUtf8() + ":" + qgetenv("PATH"));
+    QTemporaryDir runs;
+    Session session;
+    fill(session);
+    TrainingPage page(&session);
+    page.setRunsRoot(runs.path());
+    page.applyConfig(tiny(2));
+    auto* processes = page.findChild<QSpinBox*>("processes");
+    QVERIFY(processes);
+    processes->setValue(2);
+    QSignalSpy started(&page, &TrainingPage::started);
+    QSignalSpy finished(&page, &TrainingPage::finished);
+    QSignalSpy failed(&page, &TrainingPage::failed);
+    page.start();
+    QTRY_COMPARE_WITH_TIMEOUT(finished.count() + failed.count(), 1, kTimeoutMs);
+    QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
+    const QString runDir = started.first().at(0).toString();
+    QCOMPARE(page.lossPoints(), 2 * kReportsPerEpoch);
+    QCOMPARE(page.testAccuracyPoints(), 2);
+    const QJsonObject result = QJsonDocument::fromJson([&] {
+      QFile f(runDir + "/result.json");
+      return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+    }()).object();
+    QCOMPARE(result.value("processes").toInt(), 2);
+    QVERIFY(result.value("complete").toBool());
+    QCOMPARE(processes->value(), 2);
   }
 
   // A report after every step (many per 40 ms) still redraws the plots at most once per
