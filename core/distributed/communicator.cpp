@@ -138,6 +138,22 @@ class C10dCommunicator final : public Communicator {
     return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), static_cast<size_t>(bytes.numel()));
   }
 
+  std::string share_text(const std::string& text, std::chrono::seconds patience, int root) override {
+    const std::string key = "kdstudio/shared/" + std::to_string(shared_++);
+    try {
+      if (env_.rank == root) {
+        store_->set(key, std::vector<uint8_t>(text.begin(), text.end()));
+        return text;
+      }
+      store_->wait({key}, Milliseconds(patience));
+      const std::vector<uint8_t> bytes = store_->get(key);
+      return std::string(bytes.begin(), bytes.end());
+    } catch (const std::exception& e) {
+      throw RankFailure("rank " + std::to_string(env_.rank) + ": rank " + std::to_string(root) +
+                        " did not send what it prepared (" + reason(e) + ")");
+    }
+  }
+
   int64_t reduce_value(int64_t value, Reduce op) override {
     torch::Tensor t = torch::full({1}, value, torch::kInt64);
     std::vector<at::Tensor> tensors = {t};
@@ -263,6 +279,7 @@ class C10dCommunicator final : public Communicator {
   }
 
   std::chrono::seconds timeout_{300};
+  int64_t shared_ = 0;  // share_text() calls so far (each uses a key of its own)
   bool cuda_ = false;
   std::string backend_;
   c10::intrusive_ptr<c10d::Store> store_;

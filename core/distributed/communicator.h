@@ -66,6 +66,11 @@ class Communicator {
   virtual void broadcast(torch::Tensor& tensor, int root = 0) = 0;
   /// Root's text on every rank (over the CPU group, whatever the device).
   virtual std::string broadcast_text(const std::string& text, int root = 0) = 0;
+  /// Root's text on every rank, passed through the rendezvous store: the other ranks wait up to
+  /// `patience` (not the collective timeout), for waits as long as rank 0's preparation of an
+  /// experiment (loading data, a layer analysis). A root that dies ends the wait at once when
+  /// it served the store.
+  virtual std::string share_text(const std::string& text, std::chrono::seconds patience, int root = 0) = 0;
   /// One int64 per rank reduced over the CPU group (flags, counters).
   virtual int64_t reduce_value(int64_t value, Reduce op) = 0;
   /// Waits until every rank is here.

@@ -31,6 +31,9 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kResultFormat = "kdstudio-result";
 constexpr const char* kStudentModelFile = "student.kdmodel";
 constexpr const char* kStudentScriptFile = "student.pt";
+/// How long the other ranks wait for rank 0 to prepare an experiment (data, models, a layer
+/// analysis that may take hours on a large teacher).
+constexpr std::chrono::seconds kPreparePatience{48 * 3600};
 /// Share of physical memory the teacher target cache may take before it goes to disk.
 constexpr double kCacheMemoryShare = 0.4;
 
@@ -173,16 +176,16 @@ std::unique_ptr<ExperimentRunner> ExperimentRunner::replicated(
       message = {{"resolved", experiment_to_json(runner->prepared().resolved)}, {"run_dir", runner->run_dir()}};
     } catch (const Cancelled&) {
       message = {{"error", "cancelled"}};
-      comm.broadcast_text(message.dump(), 0);
+      comm.share_text(message.dump(), kPreparePatience, 0);
       throw;
     } catch (const std::exception& e) {
       message = {{"error", e.what()}};
-      comm.broadcast_text(message.dump(), 0);
+      comm.share_text(message.dump(), kPreparePatience, 0);
       throw;
     }
-    comm.broadcast_text(message.dump(), 0);
+    comm.share_text(message.dump(), kPreparePatience, 0);
   } else {
-    message = json::parse(comm.broadcast_text("", 0));
+    message = json::parse(comm.share_text("", kPreparePatience, 0));
     if (message.contains("error")) {
       throw Error("rank 0 could not start the experiment: " + message.at("error").get<std::string>());
     }

@@ -41,6 +41,7 @@ class StandInCommunicator final : public kd::Communicator {
   }
   void broadcast(torch::Tensor&, int) override {}
   std::string broadcast_text(const std::string& text, int) override { return text; }
+  std::string share_text(const std::string& text, std::chrono::seconds, int) override { return text; }
   int64_t reduce_value(int64_t value, kd::Reduce) override { return value; }
   void barrier() override {}
 
