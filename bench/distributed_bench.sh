@@ -38,21 +38,24 @@ cat > "$work/config.json" <<JSON
 }
 JSON
 
-# run LABEL ARGS...: one training; appends "LABEL wall_seconds run_dir log" to $work/runs.
+# run one|many: one training, by 1 process with every core's thread or by $nproc_ processes;
+# appends "LABEL wall_seconds run_dir log" to $work/runs.
 run() {
-  local label=$1; shift
+  local label=$1
   local out="$work/out-$label-$RANDOM" t0 t1
+  local -a args=(train --config "$work/config.json" --out "$out")
+  if [[ $label == one ]]; then args=(--threads "$cores" "${args[@]}"); else args+=(--nproc "$nproc_"); fi
   t0=$(date +%s.%N)
-  "$cli" "$@" train --config "$work/config.json" --out "$out" >"$out.log" 2>&1 || { cat "$out.log"; exit 1; }
+  "$cli" "${args[@]}" >"$out.log" 2>&1 || { cat "$out.log"; exit 1; }
   t1=$(date +%s.%N)
   echo "$label $(python3 -c "print($t1 - $t0)") $(ls -d "$out"/*/) $out.log" >> "$work/runs"
 }
 
 for ((i = 0; i < reps; i++)); do
   if ((i % 2 == 0)); then
-    run one --threads "$cores"; run many --nproc "$nproc_"
+    run one; run many
   else
-    run many --nproc "$nproc_"; run one --threads "$cores"
+    run many; run one
   fi
 done
 
