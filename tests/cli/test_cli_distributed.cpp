@@ -125,19 +125,37 @@ class TestCliDistributed : public QObject {
     QCOMPARE(QDir(b).entryList(QDir::Dirs | QDir::NoDotAndDotDot), QStringList{"seed-0"});
   }
 
+  void batchNormReplicasStayIdentical_data() {
+    QTest::addColumn<QString>("student");
+    QTest::addColumn<QString>("method");
+    QTest::newRow("resnet9, ours") << "resnet9:channels=1,size=28,width=0.125" << "ours";
+    QTest::newRow("mobilenetv2") << "mobilenetv2:channels=1,size=28,width=0.25" << "student";
+    QTest::newRow("vgg11_bn") << "vgg11_bn:channels=1,size=28,width=0.125" << "student";
+  }
   void batchNormReplicasStayIdentical() {
-    QJsonObject c = vitConfig("bn", 1, 256);
-    c["student"] = "resnet9:channels=1,size=28,width=0.125";
-    c["method"] = "ours";
-    c["teacher_layers"] = "standard";
-    c["student_layers"] = "standard";
-    const Run run = runCli({"train", "--config", writeConfig("bn", c), "--out", path("bn"), "--nproc", "2",
+    QFETCH(QString, student);
+    QFETCH(QString, method);
+    QJsonObject c = vitConfig("bn-" + QString(QTest::currentDataTag()).section(',', 0, 0), 1, 64);
+    c["student"] = student;
+    c["method"] = method;
+    c["batch_size"] = 64;
+    if (method == "ours") {
+      c["teacher_layers"] = "standard";
+      c["student_layers"] = "standard";
+    } else {
+      c.remove("teacher");
+    }
+    const QString name = c["name"].toString();
+    const Run run = runCli({"train", "--config", writeConfig(name, c), "--out", path(name), "--nproc", "2",
                             "--check-replicas"});
     QVERIFY2(run.code == 0, qPrintable(run.err));
-    QVERIFY(QFileInfo::exists(runDir(path("bn")) + "/result.json"));
+    QVERIFY(QFileInfo::exists(runDir(path(name)) + "/result.json"));
+  }
+
+  void oddBatchIsRefused() {
     // An odd batch cannot be split over 2 processes: named before anything is trained.
+    QJsonObject c = vitConfig("odd", 1, 20);
     c["batch_size"] = 127;
-    c["name"] = "odd";
     const Run odd = runCli({"train", "--config", writeConfig("odd", c), "--out", path("odd"), "--nproc", "2"});
     QCOMPARE(odd.code, 1);
     QVERIFY2(odd.err.contains("batch size 127 cannot be split evenly over 2 processes"), qPrintable(odd.err));
