@@ -72,7 +72,7 @@ for line in open(runs):
     ips = [s["images_per_second"] for s in steps if s["epoch"] == last["epoch"]]
     rows[label].append({"wall_s": float(wall), "images_per_s": statistics.median(ips),
                         "test_acc": last["test_acc"]})
-    m = re.search(r"gradients: (\d+) buckets, ([0-9.]+) MiB", open(log).read())
+    m = re.search(r"gradients: (\d+) buckets?, ([0-9.]+) MiB", open(log).read())
     if m: bucket_note = (int(m.group(1)), float(m.group(2)))
 med = lambda label, key: statistics.median(r[key] for r in rows[label])
 out = {

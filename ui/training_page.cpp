@@ -400,6 +400,7 @@ void TrainingPage::updateSummary() {
     QString device;
     try {
       device = QString::fromStdString(describe_device(resolve_device(c.device)));
+      if (d->form->processes() > 1) device += tr(" × %1 processes").arg(d->form->processes());
     } catch (const std::exception& e) {
       device = QString::fromStdString(e.what());
     }

@@ -179,7 +179,9 @@ void TrainingWorker::train(const ExperimentConfig& config, const QString& runsRo
     const int64_t batch = std::max<int64_t>(1, p.resolved.batch_size);
     batchesPerEpoch_ = std::max<int64_t>(1, static_cast<int64_t>(p.train_indices.size()) / batch);
     seedCount_ = p.resolved.seeds;
-    emit prepared(outcome.runDir, QString::fromStdString(p.device_description), planText(*runner));
+    QString device = QString::fromStdString(p.device_description);
+    if (ranks) device += tr(" × %1 processes").arg(processes);
+    emit prepared(outcome.runDir, device, planText(*runner));
     ExperimentResult result;
     try {
       result = runner->run(this);

@@ -500,9 +500,9 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
     gradient_sync = std::make_unique<GradientSync>(params, *comm_);
     if (observer && writer_ && state_->epochs_done < settings_.epochs) {
       char text[160];
-      std::snprintf(text, sizeof text, "gradients: %zu buckets, %.2f MiB all-reduced per step by each of %d ranks",
-                    gradient_sync->bucket_count(), static_cast<double>(gradient_sync->bytes_per_step()) / (1 << 20),
-                    ranks_);
+      std::snprintf(text, sizeof text, "gradients: %zu bucket%s, %.2f MiB all-reduced per step by each of %d ranks",
+                    gradient_sync->bucket_count(), gradient_sync->bucket_count() == 1 ? "" : "s",
+                    static_cast<double>(gradient_sync->bytes_per_step()) / (1 << 20), ranks_);
       observer->on_note(text);
     }
   }

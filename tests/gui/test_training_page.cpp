@@ -319,6 +319,8 @@ class TestTrainingPage : public QObject {
     Session session;
     fill(session);
     TrainingPage page(&session);
+    page.resize(1280, 800);
+    page.show();
     page.setRunsRoot(runs.path());
     page.applyConfig(tiny(2));
     auto* processes = page.findChild<QSpinBox*>("processes");
@@ -340,6 +342,8 @@ class TestTrainingPage : public QObject {
     QCOMPARE(result.value("processes").toInt(), 2);
     QVERIFY(result.value("complete").toBool());
     QCOMPARE(processes->value(), 2);
+    QTest::qWait(100);  // let the queued replots draw
+    saveShot(&page, "training-processes");
   }
 
   // A report after every step (many per 40 ms) still redraws the plots at most once per
