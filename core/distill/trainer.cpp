@@ -136,20 +136,24 @@ struct Accumulator {
   /// global batch), correct answers and samples summed, the first non-finite step the earliest.
   void reduce(Communicator& comm) {
     if (names.empty()) return;
-    std::vector<torch::Tensor> parts = sums;
-    parts.push_back(total);
-    torch::Tensor flat = torch::stack(parts).to(torch::kDouble).contiguous();
+    // One sum for the means, the correct answers and the samples (as doubles: exact below
+    // 2^53), one minimum for the first non-finite steps.
+    std::vector<torch::Tensor> parts;
+    for (const auto& t : sums) parts.push_back(t.to(torch::kDouble));
+    parts.push_back(total.to(torch::kDouble));
+    parts.push_back(correct.to(torch::kDouble));
+    parts.push_back(torch::full({}, static_cast<double>(samples), parts.front().options()));
+    torch::Tensor flat = torch::stack(parts).contiguous();
     comm.all_reduce(flat);
-    flat.div_(static_cast<double>(comm.world_size()));
-    for (size_t i = 0; i < sums.size(); ++i) sums[i] = flat[static_cast<int64_t>(i)].to(torch::kFloat);
-    total = flat[static_cast<int64_t>(sums.size())].to(torch::kFloat);
+    const int64_t n = static_cast<int64_t>(sums.size());
+    const double ranks = static_cast<double>(comm.world_size());
+    for (int64_t i = 0; i < n; ++i) sums[static_cast<size_t>(i)] = (flat[i] / ranks).to(torch::kFloat);
+    total = (flat[n] / ranks).to(torch::kFloat);
+    correct = flat[n + 1].to(torch::kInt64);
+    samples = static_cast<int64_t>(flat[n + 2].item<double>());
     torch::Tensor bad = torch::stack(first_bad).contiguous();
     comm.all_reduce(bad, Reduce::kMin);
     for (size_t i = 0; i < first_bad.size(); ++i) first_bad[i] = bad[static_cast<int64_t>(i)];
-    torch::Tensor counts = torch::stack({correct, torch::full_like(correct, samples)}).contiguous();
-    comm.all_reduce(counts);
-    correct = counts[0];
-    samples = counts[1].item<int64_t>();
   }
   void clear() { *this = Accumulator{}; }
 };
