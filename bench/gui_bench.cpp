@@ -9,10 +9,10 @@
 
 #include "common/allocator.h"
 #include "common/device.h"
-#include "layers_page.h"
-#include "main_window.h"
-#include "session.h"
-#include "training_page.h"
+#include "pages/layers_page.h"
+#include "shell/main_window.h"
+#include "shell/session.h"
+#include "pages/training_page.h"
 
 #include <CLI/CLI.hpp>
 #include <QApplication>

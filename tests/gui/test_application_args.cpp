@@ -10,16 +10,16 @@
 #include <QTabWidget>
 #include <QtTest/QtTest>
 
-#include "application.h"
+#include "shell/application.h"
 #include "experiment/experiment_config.h"
-#include "experiments_page.h"
+#include "pages/experiments_page.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
-#include "main_window.h"
+#include "shell/main_window.h"
 #include "sweep/sweep_folder.h"
 #include "sweep/sweep_spec.h"
-#include "sweep_panel.h"
-#include "training_page.h"
+#include "pages/sweep_panel.h"
+#include "pages/training_page.h"
 
 using kd::ui::LaunchTarget;
 

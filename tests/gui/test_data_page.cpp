@@ -9,11 +9,11 @@
 #include <QSignalSpy>
 #include <QtTest/QtTest>
 
-#include "app_theme.h"
+#include "shell/app_theme.h"
 #include "data/data_spec.h"
-#include "data_page.h"
+#include "pages/data_page.h"
 #include "idx_subset.h"
-#include "sample_grid.h"
+#include "plots/sample_grid.h"
 
 using kd::ui::DataPage;
 

@@ -21,10 +21,10 @@
 #include "experiment/experiment_config.h"
 #include "experiment/experiment_runner.h"
 #include "experiment/run_store.h"
-#include "experiments_page.h"
+#include "pages/experiments_page.h"
 #include "models/model_loader.h"
-#include "plot_style.h"
-#include "run_table_model.h"
+#include "plots/plot_style.h"
+#include "table_models/run_table_model.h"
 #include "idx_subset.h"
 #include "test_util.h"
 

@@ -18,12 +18,12 @@
 #include "data/balanced_subset.h"
 #include "data/data_spec.h"
 #include "data/transforms.h"
-#include "geometry_job.h"
-#include "geometry_page.h"
+#include "jobs/geometry_job.h"
+#include "pages/geometry_page.h"
 #include "models/bundled_models.h"
 #include "models/model_loader.h"
-#include "scatter_plot.h"
-#include "session.h"
+#include "plots/scatter_plot.h"
+#include "shell/session.h"
 
 using kd::ui::GeometryPage;
 using kd::ui::ScatterPlot;

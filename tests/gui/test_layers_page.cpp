@@ -10,16 +10,16 @@
 #include <cmath>
 
 #include "analysis/cka_matrix.h"
-#include "cka_heatmap.h"
+#include "plots/cka_heatmap.h"
 #include "data/data_spec.h"
 #include "distill/standard_layers.h"
-#include "layer_mapping_view.h"
-#include "layer_scores_table.h"
-#include "layers_page.h"
+#include "plots/layer_mapping_view.h"
+#include "table_models/layer_scores_table.h"
+#include "pages/layers_page.h"
 #include "models/bundled_models.h"
 #include "models/model_loader.h"
-#include "quality_plot.h"
-#include "session.h"
+#include "plots/quality_plot.h"
+#include "shell/session.h"
 #include "test_util.h"
 
 using kd::ui::LayersPage;

@@ -24,21 +24,21 @@
 #include <qcustomplot.h>
 #include <cmath>
 
-#include "app_theme.h"
+#include "shell/app_theme.h"
 #include "common/device.h"
 #include "common/version.h"
-#include "data_page.h"
-#include "experiments_page.h"
+#include "pages/data_page.h"
+#include "pages/experiments_page.h"
 #include "io/atomic_file.h"
-#include "layers_page.h"
-#include "main_window.h"
-#include "session.h"
-#include "training_page.h"
-#include "model_panel.h"
+#include "pages/layers_page.h"
+#include "shell/main_window.h"
+#include "shell/session.h"
+#include "pages/training_page.h"
+#include "pages/model_panel.h"
 #include "models/bundled_models.h"
 #include "models/model_loader.h"
-#include "models_page.h"
-#include "sweep_panel.h"
+#include "pages/models_page.h"
+#include "pages/sweep_panel.h"
 #include "test_util.h"
 
 using kd::ui::MainWindow;

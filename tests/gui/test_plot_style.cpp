@@ -3,7 +3,7 @@
 #include <QtTest/QtTest>
 #include <qcustomplot.h>
 
-#include "plot_style.h"
+#include "plots/plot_style.h"
 
 class TestPlotStyle : public QObject {
   Q_OBJECT

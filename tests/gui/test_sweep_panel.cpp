@@ -20,10 +20,10 @@
 
 #include "experiment/experiment_config.h"
 #include "experiment/experiment_runner.h"
-#include "study_plot.h"
+#include "plots/study_plot.h"
 #include "sweep/layer_study.h"
 #include "sweep/slurm_submit.h"
-#include "sweep_panel.h"
+#include "pages/sweep_panel.h"
 
 using kd::ui::SweepPanel;
 

@@ -24,10 +24,10 @@
 #include "experiment/experiment_runner.h"
 #include "models/bundled_models.h"
 #include "models/model_loader.h"
-#include "session.h"
+#include "shell/session.h"
 #include "idx_subset.h"
 #include "test_util.h"
-#include "training_page.h"
+#include "pages/training_page.h"
 
 using kd::ExperimentConfig;
 using kd::Method;

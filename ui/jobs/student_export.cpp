@@ -1,0 +1,38 @@
+#include "jobs/student_export.h"
+
+#include <QDir>
+#include <QDirIterator>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QSettings>
+
+#include "experiment/experiment_runner.h"
+#include "shell/guarded_call.h"
+
+namespace kd::ui {
+
+QString studentExportFormat(const QString& runDir) {
+  QDirIterator it(runDir, {QStringLiteral("student.pt")}, QDir::Files, QDirIterator::Subdirectories);
+  return it.hasNext() ? QStringLiteral("torchscript") : QStringLiteral("safetensors");
+}
+
+QString askStudentExportPath(QWidget* parent, const QString& runDir) {
+  const bool script = studentExportFormat(runDir) == QLatin1String("torchscript");
+  QSettings settings;
+  const QString suggested =
+      QDir(settings.value("export/dir", QDir::homePath()).toString())
+          .filePath(QFileInfo(runDir).fileName() + (script ? "-student.pt" : "-student.kdmodel"));
+  const QString path = QFileDialog::getSaveFileName(
+      parent, QObject::tr("Export the distilled student"), suggested,
+      script ? QObject::tr("TorchScript (*.pt)")
+             : QObject::tr("KD Studio model, safetensors (*.kdmodel *.safetensors)"));
+  if (!path.isEmpty()) settings.setValue("export/dir", QFileInfo(path).absolutePath());
+  return path;
+}
+
+QString exportStudentTo(const QString& runDir, const QString& path) {
+  const std::string format = studentExportFormat(runDir).toStdString();
+  return runGuarded([&] { export_student(runDir.toStdString(), format, path.toStdString()); });
+}
+
+}  // namespace kd::ui
