@@ -165,6 +165,13 @@ for ((rep = 0; rep < reps; rep++)); do
     compare "fmnist_epoch_$n" "$rep" "$F --method ours --cache off --warmup 10 --images $n" \
       "$F $RF --method ours --warmup 10 --images $n"
   done
+  # 6. Geometry tracking's cost: one end-of-epoch snapshot (default probe) against the epoch
+  #    of the same run without tracking (docs/geometry-tracking.md).
+  n="${sizes##* }"
+  record geometry_tracking ours "$rep" "$ours" --mode train --threads "$threads" --device "$device" \
+    "${fmnist[@]}" --method ours --cache off --warmup 10 --images "$n" --track-geometry
+  record geometry_tracking reference "$rep" "$ours" --mode train --threads "$threads" --device "$device" \
+    "${fmnist[@]}" --method ours --cache off --warmup 10 --images "$n"
 done
 
 # 4. The layer-analysis and GUI benchmarks, collected.

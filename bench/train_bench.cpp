@@ -101,6 +101,8 @@ class Timer : public kd::TrainObserver {
     cpu.push_back(cpu_seconds());
     last_losses = r.losses;
   }
+  void on_geometry(const kd::GeometrySnapshot& s) override { snapshot_seconds.push_back(s.seconds); }
+  std::vector<double> snapshot_seconds;  ///< geometry tracking: what each snapshot cost
   std::vector<std::pair<int64_t, Clock::time_point>> marks;
   std::vector<double> cpu;  ///< process CPU seconds at each mark
   kd::LossValues last_losses;
@@ -111,7 +113,7 @@ struct Options {
   int64_t batch = 128, steps = 20, warmup = 5, images = 0;
   int threads = 0, workers = 2;
   std::string cache = "off", out, allocator = "tuned", device = "cpu", profile;
-  bool augment = false, bf16 = false, inference_copy = true;
+  bool augment = false, bf16 = false, inference_copy = true, track_geometry = false;
   int teacher_layer_count = 4;
 };
 
@@ -193,6 +195,7 @@ json run_train(const Options& o) {
   settings.loader_workers = o.workers;
   settings.teacher_inference_copy = o.inference_copy;
   settings.mixed_precision = o.bf16;
+  settings.tracking.enabled = o.track_geometry;
   const torch::Device device = kd::resolve_device(o.device);
 
   std::unique_ptr<kd::TeacherTargetCache> cache;
@@ -257,6 +260,9 @@ json run_train(const Options& o) {
           {"cpu_seconds_per_image",
            measured_steps > 0 ? (timer.cpu.back() - timer.cpu.front()) / static_cast<double>(measured_steps * o.batch) : 0},
           {"epoch_seconds", epoch_seconds},
+          {"geometry_snapshots", timer.snapshot_seconds.size()},
+          // The end-of-epoch snapshot (the first one, before training, also warms the probe up).
+          {"geometry_snapshot_seconds", timer.snapshot_seconds.empty() ? 0.0 : timer.snapshot_seconds.back()},
           {"cache_seconds", cache_seconds},
           {"teacher_layers", settings.objective.teacher_layers},
           {"student_layers", settings.objective.student_layers},
@@ -419,6 +425,8 @@ int main(int argc, char** argv) {
   app.add_flag("--augment", o.augment, "random crop and flip");
   app.add_option("--device", o.device, "train mode: cpu, cuda or cuda:N");
   app.add_flag("--bf16", o.bf16, "train mode: bf16 autocast (CUDA only)");
+  app.add_flag("--track-geometry", o.track_geometry,
+               "train mode: geometry tracking on (snapshots before training and after the epoch)");
   app.add_option("--allocator", o.allocator,
                  "tuned (what kdstudio and kdstudio-cli do, kd::tune_allocator) or default (glibc's)")
       ->check(CLI::IsMember({"tuned", "default"}));

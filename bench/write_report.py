@@ -116,6 +116,16 @@ def build_entries(raw, gpu=False):
         s["reference_is"] = f"ours, {fastest} (images/s the trainer consumes)" if fastest else None
         out.append(entry(name, what, median(ov), consumers.get(fastest), "images/s", True, target, s, ov,
                          []))
+    g_on, g_off = runs_of(raw, "geometry_tracking", "ours"), runs_of(raw, "geometry_tracking", "reference")
+    if g_on and g_off:
+        ov = [x["geometry_snapshot_seconds"] for x in g_on]
+        rv = [x["epoch_seconds"] for x in g_off]
+        s = train_settings(g_on)
+        s["reference_is"] = "one epoch of the same training without tracking (ratio = epoch / snapshot; 20 = 5 %)"
+        e = entry("geometry_tracking", f"geometry tracking: one snapshot (500-image probe) against one epoch of "
+                  f"{g_on[0].get('images')} Fashion-MNIST-size images", median(ov), median(rv), "s", False,
+                  20.0, s, ov, rv)
+        out.append(e)
     a_ours, a_naive = runs_of(raw, "analysis", "ours"), runs_of(raw, "analysis", "naive")
     if a_ours and a_naive:
         s = {k: a_ours[0][k] for k in ("model", "sample_a", "sample_b", "threads")}

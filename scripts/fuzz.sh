@@ -13,7 +13,7 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(fuzz_idx fuzz_cifar fuzz_safetensors fuzz_model_file fuzz_checkpoint
-           fuzz_experiment_config fuzz_paper_config fuzz_image)
+           fuzz_experiment_config fuzz_paper_config fuzz_image fuzz_geometry_log)
 fi
 build=build/fuzz
 flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"

@@ -152,7 +152,9 @@ if [[ -d /usr/share/datasets/fashion-mnist ]]; then
   # Two short epochs: after a single one (of 50 or 100 images per class) both students are still
   # at chance level on the test split, so "it trains" is checked as a falling training loss.
   /usr/bin/kdstudio-cli demo --epochs 2 --per-class 100 --out "$TMP/demo" | tee "$TMP/demo.txt" | tail -6
-  grep -q "distilled (ours): *[0-9]" "$TMP/demo.txt" || fail "the demo did not report an accuracy"
+  grep -Eq "^ours \(Q layers\) +\[[0-9,]+\] -> \[[0-9,]+\] +[0-9]+\.[0-9]+" "$TMP/demo.txt" ||
+    fail "the demo did not report ours' accuracy"
+  grep -q "^Verdict" "$TMP/demo.txt" || fail "the demo gave no verdict"
   grep -rqs "$TEACHER" "$TMP/demo" || fail "the demo did not use the installed teacher $TEACHER"
   for log in "$TMP"/demo/demo-*/seed-0/epochs.jsonl; do
     python3 - "$log" <<'PY' || fail "the demo's training loss did not fall: $log"

@@ -1,5 +1,8 @@
 #include "train_commands.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +12,7 @@
 #include "common/error.h"
 #include "distributed_train.h"
 #include "experiment/experiment_runner.h"
+#include "experiment/experiment_setup.h"
 #include "models/bundled_models.h"
 #include "terminal_progress.h"
 #include "text_table.h"
@@ -17,6 +21,9 @@
 namespace kd::cli {
 
 namespace {
+
+/// Accuracy differences (points) one seed can move by at the demo's size.
+constexpr double kDemoNoisePoints = 1.0;
 
 std::string join(const std::vector<int>& v) {
   std::string t;
@@ -46,7 +53,8 @@ ExperimentResult train_runner(ExperimentRunner& runner) {
 struct TrainOptions {
   std::string config, out = "runs", device, name;
   int seeds = 0, epochs = 0;
-  bool restart = false;
+  bool restart = false, track_geometry = false;
+  int64_t geometry_every = -1;
   ParallelOptions parallel;
 };
 
@@ -58,6 +66,8 @@ int run_train(const TrainOptions& o) {
   for (const auto& n : notes) std::cout << "note: " << n << "\n";
   if (o.epochs > 0) config.epochs = o.epochs;
   if (!o.name.empty()) config.name = o.name;
+  if (o.track_geometry || o.geometry_every >= 0) config.track_geometry = true;
+  if (o.geometry_every >= 0) config.geometry_every = o.geometry_every;
   PrepareOptions prepare;
   if (!o.device.empty()) prepare.device = o.device;
   if (o.seeds > 0) prepare.seeds = o.seeds;
@@ -91,9 +101,63 @@ int run_resume(const std::string& dir, const std::string& device, const Parallel
 
 struct DemoOptions {
   std::string out = "runs/demo", device, teacher;
-  int epochs = 3;
-  int64_t per_class = 500;
+  int epochs = kDemoEpochs;
+  int64_t per_class = kDemoPerClass;
+  bool track_geometry = true;
 };
+
+/// One of the demo's trainings and what it gave.
+struct DemoRun {
+  std::string label, layers;
+  ExperimentResult result;
+  double seconds = 0;
+  std::string run_dir;
+};
+
+DemoRun demo_train(ExperimentRunner& runner, const std::string& label) {
+  const auto t0 = std::chrono::steady_clock::now();
+  DemoRun r;
+  r.label = label;
+  const ExperimentConfig& c = runner.prepared().resolved;
+  if (c.teacher_layers && c.student_layers) {
+    r.layers = "[" + join(c.teacher_layers->indices) + "] -> [" + join(c.student_layers->indices) + "]";
+  }
+  r.result = train_runner(runner);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.run_dir = runner.run_dir();
+  return r;
+}
+
+std::string signed_points(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.2f", d);
+  return buf;
+}
+
+// The verdict in words, from the numbers and nothing else: which training ended best, and by how
+// much ours with the Q layers differs from each of the others.
+void print_verdict(const std::vector<DemoRun>& runs, int epochs, int64_t images) {
+  const DemoRun& ours_q = runs.front();
+  const auto best = std::max_element(runs.begin(), runs.end(), [](const DemoRun& a, const DemoRun& b) {
+    return a.result.last_test_acc_mean < b.result.last_test_acc_mean;
+  });
+  std::cout << "\nVerdict (" << epochs << (epochs == 1 ? " epoch" : " epochs") << " on " << images
+            << " training images, one seed each):\n";
+  for (size_t i = 1; i < runs.size(); ++i) {
+    const double d = ours_q.result.last_test_acc_mean - runs[i].result.last_test_acc_mean;
+    std::cout << "  ours (Q layers) vs " << runs[i].label << ": " << signed_points(d) << " points"
+              << (std::abs(d) < kDemoNoisePoints ? " (within seed-to-seed noise)" : "") << "\n";
+  }
+  std::cout << "  Best at this budget: " << best->label << " (" << percent(best->result.last_test_acc_mean)
+            << " %).";
+  if (best != runs.begin()) {
+    std::cout << " Ours trains the backbone by feature losses only; with so short a run that can "
+                 "cost it accuracy (docs/cli.md, demo).";
+  }
+  std::cout << "\n  Differences under " << kDemoNoisePoints
+            << " points can change with the seed: kdstudio-cli study layers --seeds 3 measures "
+               "them properly.\n";
+}
 
 void run_demo(const DemoOptions& o) {
   const std::string teacher = o.teacher.empty() ? bundled_teacher_path() : o.teacher;
@@ -112,12 +176,15 @@ void run_demo(const DemoOptions& o) {
   PrepareOptions prepare;
   if (!o.device.empty()) prepare.device = o.device;
 
-  std::cout << "KD Studio demo: distil the bundled Fashion-MNIST teacher into a small student.\n"
+  std::cout << "KD Studio demo: distil the bundled Fashion-MNIST teacher into a small student, and\n"
+               "compare four trainings of the same student on the same data and budget.\n"
                "Step 1: measure the knowledge quality Q of every teacher layer (method.md "
                "section 2) on a 1000-image sample.\n";
   ExperimentConfig ours = base;
   ours.method = Method::kOurs;
-  ours.name = "demo-ours";
+  ours.name = "demo-ours-q";
+  ours.track_geometry = o.track_geometry;
+  ours.geometry_per_class = 20;
   std::unique_ptr<ExperimentRunner> runner;
   {
     TerminalProgress progress("analysis");
@@ -136,21 +203,38 @@ void run_demo(const DemoOptions& o) {
     }
     table.print(std::cout);
   }
-  std::cout << "\nStep 2: train the student by feature distillation only (no cross entropy in "
-               "its backbone) from the chosen layers.\n";
-  const ExperimentResult r_ours = train_runner(*runner);
-  std::cout << "\nStep 3: the same student trained alone with cross entropy, for comparison.\n";
+  std::vector<DemoRun> runs;
+  std::cout << "\nStep 2 of 5: ours, from the Q layers: the backbone learns by feature losses only "
+               "(no cross entropy reaches it).\n";
+  runs.push_back(demo_train(*runner, "ours (Q layers)"));
+  const auto next = [&](const char* step, ExperimentConfig c, const char* name, const char* label) {
+    std::cout << "\n" << step << "\n";
+    c.name = name;
+    auto r = ExperimentRunner::create(c, "", o.out, prepare, ExistingRun::kRestart);
+    runs.push_back(demo_train(*r, label));
+  };
+  ExperimentConfig standard = ours;
+  standard.teacher_layers = LayerChoice{};  // the standard choice (method.md section 5)
+  next("Step 3 of 5: ours again, from the standard teacher layers instead of Q's.", standard,
+       "demo-ours-standard", "ours (standard layers)");
+  ExperimentConfig kd = base;
+  kd.method = Method::kKD;
+  next("Step 4 of 5: vanilla KD (cross entropy and the teacher's soft labels, no features).", kd,
+       "demo-kd", "vanilla KD");
   ExperimentConfig alone = base;
   alone.method = Method::kStudent;
-  alone.name = "demo-student";
-  std::unique_ptr<ExperimentRunner> runner_alone =
-      ExperimentRunner::create(alone, "", o.out, prepare, ExistingRun::kRestart);
-  const ExperimentResult r_alone = train_runner(*runner_alone);
-  std::cout << "\nDemo result (" << o.epochs << (o.epochs == 1 ? " epoch, " : " epochs, ") << base.train_per_class * 10
-            << " training images):\n  distilled (ours): " << percent(r_ours.last_test_acc_mean)
-            << " %\n  student alone:    " << percent(r_alone.last_test_acc_mean)
-            << " %\nRun folders: " << runner->run_dir() << " and " << runner_alone->run_dir()
-            << "\nNext: kdstudio-cli export " << runner->run_dir()
+  next("Step 5 of 5: the student alone, cross entropy only.", alone, "demo-student", "student alone");
+
+  TextTable table({"training", "teacher -> student layers", ">last %", ">best %", ">time"});
+  for (const DemoRun& r : runs) {
+    table.add_row({r.label, r.layers.empty() ? "-" : r.layers, percent(r.result.last_test_acc_mean),
+                   percent(r.result.best_test_acc_mean), format_duration(r.seconds)});
+  }
+  std::cout << "\n";
+  table.print(std::cout);
+  print_verdict(runs, o.epochs, base.train_per_class * 10);
+  std::cout << "Run folders under " << o.out << " (" << runs.front().run_dir << " has geometry.jsonl: "
+            << "open it on the app's Experiments page)\nNext: kdstudio-cli export " << runs.front().run_dir
             << " --format safetensors --out student.kdmodel\n";
 }
 
@@ -213,6 +297,12 @@ void add_train_commands(CLI::App& app, int& exit_code) {
   train->add_option("--epochs", train_opts->epochs, "Epochs (overrides the config)")
       ->check(CLI::Range(1, 100000));
   train->add_option("--name", train_opts->name, "Run name (overrides the config)");
+  train->add_flag("--track-geometry", train_opts->track_geometry,
+                  "Measure the student's distilled layers on a probe sample after every epoch "
+                  "(geometry.jsonl; docs/geometry-tracking.md)");
+  train->add_option("--geometry-every", train_opts->geometry_every,
+                    "Also every N steps within an epoch (implies --track-geometry)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   train->add_flag("--restart", train_opts->restart,
                   "Start again when a run of this experiment exists already");
   add_parallel_options(train, train_opts->parallel);
@@ -222,6 +312,7 @@ void add_train_commands(CLI::App& app, int& exit_code) {
       "  kdstudio-cli train --config my-experiment.json --epochs 2 --out /tmp/runs\n"
       "  kdstudio-cli train --config cifar10_resnet34_resnet9.json --device cuda --seeds 3\n"
       "  kdstudio-cli train --config my-experiment.json --nproc 2\n"
+      "  kdstudio-cli train --config my-experiment.json --track-geometry\n"
       "  torchrun --standalone --nproc-per-node 8 --no-python kdstudio-cli train --config c.json\n"
       "  srun --ntasks 16 kdstudio-cli train --config c.json     (docs/distributed.md)\n"
       "Ctrl-C stops after the current batch; 'kdstudio-cli resume RUN_DIR' continues from the\n"
@@ -266,11 +357,17 @@ void add_train_commands(CLI::App& app, int& exit_code) {
 
   auto demo_opts = std::make_shared<DemoOptions>();
   CLI::App* demo = app.add_subcommand(
-      "demo", "A few-minute end-to-end run on Fashion-MNIST: analysis, layer choice, distillation");
+      "demo", "A few-minute end-to-end comparison on Fashion-MNIST: analysis, layer choice, ours "
+              "with Q's and the standard layers, vanilla KD and the student alone");
   demo->add_option("--out", demo_opts->out, "Folder for the demo's runs (default: runs/demo)");
-  demo->add_option("--epochs", demo_opts->epochs, "Epochs per training (default: 3)")->check(CLI::Range(1, 1000));
-  demo->add_option("--per-class", demo_opts->per_class, "Training images per class (default: 500)")
+  demo->add_option("--epochs", demo_opts->epochs,
+                   "Epochs per training (default: " + std::to_string(kDemoEpochs) + ")")
+      ->check(CLI::Range(1, 1000));
+  demo->add_option("--per-class", demo_opts->per_class,
+                   "Training images per class (default: " + std::to_string(kDemoPerClass) + ")")
       ->check(CLI::Range(1, 6000));
+  demo->add_flag_callback("--no-geometry", [demo_opts]() { demo_opts->track_geometry = false; },
+                 "Do not track the student's geometry in the first training");
   demo->add_option("--device", demo_opts->device, "auto, cpu, cuda or cuda:N");
   demo->add_option("--teacher", demo_opts->teacher, "Teacher file instead of the bundled one");
   demo->footer(

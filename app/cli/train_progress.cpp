@@ -109,6 +109,29 @@ void TrainProgress::on_epoch(const EpochReport& r) {
   std::fflush(stderr);
 }
 
+void TrainProgress::on_geometry_probe(const GeometryProbe& probe) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  probe_ = probe;
+}
+
+// One line per end-of-epoch snapshot: per pair, CKA to its teacher layer and Q against the
+// teacher layer's (both on the probe).
+void TrainProgress::on_geometry(const GeometrySnapshot& s) {
+  if (s.partial) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  end_line();
+  std::string text = s.epoch < 0 ? "geometry before training:" : "geometry:";
+  for (size_t i = 0; i < s.pairs.size() && i < probe_.pairs.size(); ++i) {
+    char part[160];
+    std::snprintf(part, sizeof part, "  %d->%d CKA %.2f Q %.2f/%.2f", probe_.pairs[i].teacher_layer,
+                  probe_.pairs[i].student_layer, s.pairs[i].cka, s.pairs[i].student.quality,
+                  probe_.pairs[i].teacher.quality);
+    text += part;
+  }
+  std::fprintf(stderr, "%s\n", text.c_str());
+  std::fflush(stderr);
+}
+
 void TrainProgress::on_note(const std::string& text) {
   std::lock_guard<std::mutex> lock(mutex_);
   end_line();

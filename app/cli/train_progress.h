@@ -20,6 +20,8 @@ class TrainProgress final : public TrainObserver {
   void on_step(const StepReport& r) override;
   void on_epoch(const EpochReport& r) override;
   void on_note(const std::string& text) override;
+  void on_geometry_probe(const GeometryProbe& probe) override;
+  void on_geometry(const GeometrySnapshot& snapshot) override;
   bool cancelled() const override;
 
  private:
@@ -30,6 +32,7 @@ class TrainProgress final : public TrainObserver {
   bool drawn_ = false;
   std::chrono::steady_clock::time_point last_draw_{}, last_line_{};
   int seed_index_ = 0, seed_count_ = 1;
+  GeometryProbe probe_;
 };
 
 /// "1h02m", "3m05s", "12s".

@@ -13,8 +13,9 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
   return n;
 }
 
-/// Flattens one batch of a layer's output, max-pooling large (C,H,W) maps first.
-torch::Tensor flatten_feature(const torch::Tensor& f, bool pool_large_maps) {
+}  // namespace
+
+torch::Tensor flatten_layer_output(const torch::Tensor& f, bool pool_large_maps) {
   torch::Tensor x = f;
   if (pool_large_maps && x.dim() == 4) {
     const int64_t k = feature_pool_factor(x[0].numel());
@@ -25,8 +26,6 @@ torch::Tensor flatten_feature(const torch::Tensor& f, bool pool_large_maps) {
   }
   return x.reshape({x.size(0), -1}).to(torch::kFloat32);
 }
-
-}  // namespace
 
 int64_t extracted_dim(const LayerInfo& layer, bool pool_large_maps) {
   const int64_t d = numel_of(layer.shape);
@@ -58,7 +57,7 @@ std::vector<torch::Tensor> extract_features(LayeredModel& model, const torch::Te
     torch::Tensor x = to_normalized_float(images.slice(0, start, end), stats).to(options.device);
     const std::vector<torch::Tensor> feats = model.features(x, layers);
     for (size_t i = 0; i < layers.size(); ++i) {
-      out[i].slice(0, start, end).copy_(flatten_feature(feats[i], options.pool_large_maps));
+      out[i].slice(0, start, end).copy_(flatten_layer_output(feats[i], options.pool_large_maps));
     }
     if (progress != nullptr) {
       progress->progress(static_cast<double>(end) / static_cast<double>(n),

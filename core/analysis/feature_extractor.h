@@ -20,6 +20,9 @@ struct ExtractOptions {
 /// Flattened size of a layer's output after the optional max-pool of large maps.
 int64_t extracted_dim(const LayerInfo& layer, bool pool_large_maps = true);
 
+/// One batch of a layer's output (batch first) flattened to (B, D) float32, a large (C,H,W) map
+/// max-pooled first as extract_features() does.
+torch::Tensor flatten_layer_output(const torch::Tensor& output, bool pool_large_maps = true);
 /// Runs `model` (eval mode, no grad) over `images` (uint8, N x C x H x W), standardized with
 /// `stats`, and returns for each of `layers` its flattened features, (N, D_l) float32 on the
 /// options' device. Only these layers' features are kept; the model runs as deep as the deepest.

@@ -278,6 +278,32 @@ Projection pca_projection(const torch::Tensor& X, const torch::Tensor& labels, i
   return p;
 }
 
+PcaAxes pca_axes(const torch::Tensor& X, int dims) {
+  check_features(X, "PCA", 2);
+  if (dims != 2 && dims != 3) throw Error("PCA: dims must be 2 or 3");
+  if (std::min(X.size(0), X.size(1)) < dims) {
+    throw Error("PCA to " + std::to_string(dims) + " dimensions needs at least " +
+                std::to_string(dims) + " samples and features, got shape " + shape_of(X));
+  }
+  auto [values, vectors] = torch::linalg_eigh(centered_scatter(X), "L");
+  const torch::Tensor top = vectors.flip(1).slice(1, 0, dims);
+  torch::Tensor loadings = X.size(1) > X.size(0) ? centered_transpose_times(X, top) : top;
+  // Gram route: Xc^T u_k = s_k v_k; a zero-variance axis keeps its (zero) direction.
+  loadings = loadings / loadings.norm(2, {0}, true).clamp_min(1e-300);
+  PcaAxes a;
+  a.mean = X.to(torch::kDouble).mean(0);
+  a.axes = apply_sign_rule(loadings, loadings);
+  return a;
+}
+
+torch::Tensor PcaAxes::project(const torch::Tensor& Y) const {
+  if (Y.dim() != 2 || Y.size(1) != mean.size(0)) {
+    throw Error("PCA: cannot project features of shape " + shape_of(Y) + " on axes of dimension " +
+                std::to_string(mean.size(0)));
+  }
+  return (Y.to(mean.device(), torch::kDouble) - mean).mm(axes);
+}
+
 Projection tsne_projection(const torch::Tensor& X, const torch::Tensor& labels, int64_t num_classes,
                            const TsneOptions& options, ProgressSink* progress) {
   check_features(X, "t-SNE", 4);

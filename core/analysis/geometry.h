@@ -21,6 +21,16 @@ struct Projection {
 Projection pca_projection(const torch::Tensor& X, const torch::Tensor& labels, int64_t num_classes,
                           int dims = 2);
 
+/// The principal axes pca_projection() projects on, so that another sample can be placed in the
+/// same coordinates (e.g. a student's projected features in its teacher layer's PCA view).
+struct PcaAxes {
+  torch::Tensor mean;  ///< (D) float64: the column means of X
+  torch::Tensor axes;  ///< (D, dims) float64: unit loading vectors, signs as pca_projection's
+  /// (Y - mean) axes: (M, dims) float64 for Y (M, D); pca_projection(X).coords == project(X).
+  torch::Tensor project(const torch::Tensor& Y) const;
+};
+/// The top `dims` (2 or 3) principal axes of X (N, D), with the same checks as pca_projection().
+PcaAxes pca_axes(const torch::Tensor& X, int dims = 2);
 /// t-SNE options: exact (theta = 0) or Barnes-Hut (theta > 0, 2-D only).
 struct TsneOptions {
   int dims = 2;

@@ -128,12 +128,23 @@ TeacherRequest DistillObjective::request_for(const ObjectiveSettings& settings,
   return request;
 }
 
+ProjectedPair DistillObjective::project_pair(size_t i, const torch::Tensor& student_feat,
+                                             const torch::Tensor& teacher_feat) {
+  if (i >= projectors_.size()) {
+    throw Error("feature pair " + std::to_string(i) + " does not exist: method '" +
+                method_name(settings_.method) + "' has " + std::to_string(projectors_.size()) +
+                " projected pairs");
+  }
+  const AlignedFeatures a = align_features(student_feat, teacher_feat);
+  return {projectors_[i].forward(a.student), a.teacher};
+}
+
 torch::Tensor DistillObjective::pair_feature_loss(const std::vector<torch::Tensor>& student_feats,
                                                   const TeacherBatch& teacher) {
   torch::Tensor sum;
   for (size_t i = 0; i < student_feats.size(); ++i) {
-    const AlignedFeatures a = align_features(student_feats[i], teacher.features.at(i));
-    const torch::Tensor l = feature_pair_loss(projectors_[i].forward(a.student), a.teacher);
+    const ProjectedPair p = project_pair(i, student_feats[i], teacher.features.at(i));
+    const torch::Tensor l = feature_pair_loss(p.student, p.teacher);
     sum = sum.defined() ? sum + l : l;
   }
   return sum / static_cast<double>(student_feats.size());

@@ -37,6 +37,12 @@ struct LossBreakdown {
   torch::Tensor logits;
 };
 
+/// One feature pair as the feature loss compares it.
+struct ProjectedPair {
+  torch::Tensor student;  ///< the student feature through the pair's projector
+  torch::Tensor teacher;  ///< the teacher's target, same shape
+};
+
 /// One method's loss and the extra trainable modules it owns (projectors, SemCKD attention,
 /// SimKD's copy of the teacher's tail). The student and teacher are borrowed and must outlive it.
 class DistillObjective {
@@ -70,6 +76,14 @@ class DistillObjective {
   void to(const torch::Device& device);
 
   const ObjectiveSettings& settings() const { return settings_; }
+
+  /// Number of one-to-one feature pairs with projectors (MethodTraits::feature_pairs; else 0).
+  size_t projected_pairs() const { return projectors_.size(); }
+  /// Pair `i` (< projected_pairs()) as the loss sees it: align_features() of the student layer's
+  /// output and the teacher's (possibly reduced) feature, the student side through its projector.
+  /// The pair's loss is feature_pair_loss(result.student, result.teacher).
+  ProjectedPair project_pair(size_t i, const torch::Tensor& student_feat,
+                             const torch::Tensor& teacher_feat);
 
  private:
   torch::Tensor pair_feature_loss(const std::vector<torch::Tensor>& student_feats,

@@ -23,6 +23,7 @@
 #include "distributed/gradient_sync.h"
 #include "io/atomic_file.h"
 #include "io/text_file.h"
+#include "tracking/geometry_tracker.h"
 
 namespace kd {
 
@@ -473,6 +474,7 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
     truncate_metrics(seed_dir_ + "/steps.jsonl", state_->epochs_done);
     truncate_metrics(seed_dir_ + "/epochs.jsonl", state_->epochs_done);
   }
+  start_tracking(observer);
 
   BatchLoader loader(*data_.train, data_.stats,
                      LoaderOptions()
@@ -547,6 +549,11 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
       optimizer_->step();
       if (settings_.check_replicas && comm_) check_replicas(trainable);
       ++state_->step;
+      if (tracker_ && settings_.tracking.every_steps > 0 && batch_index + 1 < bpe &&
+          state_->step % settings_.tracking.every_steps == 0) {
+        track(observer, epoch, true);
+        objective_->set_training(true);
+      }
       ++steps_this_run;
       ++batch_index;
       interval.add(loss, labels, state_->step);
@@ -609,11 +616,61 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
       for (const auto& h : state_->history) lines += epoch_json(h).dump() + "\n";
       write_file_atomically(seed_dir_ + "/epochs.jsonl", lines);
     }
+
     // The checkpoint is complete before any rank goes on (a rank that dies later loses nothing).
     if (comm_) comm_->barrier();
     if (observer) observer->on_epoch(report);
+    if (tracker_) track(observer, epoch, false);
   }
   return summarize_history(seed_, state_->history, state_->seconds);
+}
+
+void SeedTrainer::start_tracking(TrainObserver* observer) {
+  tracker_.reset();
+  if (!settings_.tracking.enabled || !writer_ || state_->epochs_done >= settings_.epochs) return;
+  auto note = [&](const std::string& text) {
+    if (observer) observer->on_note(text);
+  };
+  const std::string why = GeometryTracker::unsupported_reason(settings_.objective);
+  if (!why.empty() || !teacher_) return note(why.empty() ? "geometry tracking needs a teacher" : why);
+  const auto start = Clock::now();
+  try {
+    tracker_ = std::make_unique<GeometryTracker>(settings_.tracking, *data_.train, data_.train_indices,
+                                                 data_.stats, *teacher_, student_, *objective_, device_);
+  } catch (const Error& e) {
+    return note(std::string("geometry tracking is off: ") + e.what());
+  }
+  const std::string path = seed_dir_ + "/" + kGeometryLogFile;
+  const std::vector<GeometrySnapshot> kept = start_geometry_log(path, tracker_->probe(), state_->epochs_done);
+  char text[200];
+  std::snprintf(text, sizeof text, "geometry tracking: %zu probe samples, %zu pairs (teacher side %.1f s)",
+                tracker_->probe().labels.size(), tracker_->probe().pairs.size(),
+                std::chrono::duration<double>(Clock::now() - start).count());
+  note(text);
+  if (observer) {
+    observer->on_geometry_probe(tracker_->probe());
+    for (const GeometrySnapshot& s : kept) observer->on_geometry(s);
+  }
+  if (state_->epochs_done == 0) track(observer, -1, false);  // before training
+}
+
+void SeedTrainer::track(TrainObserver* observer, int epoch, bool partial) {
+  try {
+    GeometrySnapshot s = tracker_->snapshot(epoch, state_->step, partial);
+    s.epochs_done = static_cast<double>(state_->step) / static_cast<double>(state_->batches_per_epoch);
+    append_geometry_snapshot(seed_dir_ + "/" + kGeometryLogFile, s);
+    if (observer) observer->on_geometry(s);
+  } catch (const Error& e) {
+    // Tracking informs; it never stops the training it watches.
+    tracker_.reset();
+    if (observer) observer->on_note(std::string("geometry tracking stopped: ") + e.what());
+  } catch (const c10::Error& e) {
+    tracker_.reset();
+    if (observer) {
+      const std::string what = e.what_without_backtrace();
+      observer->on_note("geometry tracking stopped: " + what.substr(0, what.find('\n')));
+    }
+  }
 }
 
 SeedResult summarize_history(uint64_t seed, const std::vector<EpochReport>& history,

@@ -15,10 +15,12 @@
 #include "io/safetensors.h"
 #include "distill/distill_objective.h"
 #include "distill/teacher_targets.h"
+#include "tracking/geometry_log.h"
 
 namespace kd {
 
 class Communicator;
+class GeometryTracker;
 class GradientSync;
 
 /// Loss component values by name ("ce", "kd", "feat", ...), in the objective's order.
@@ -65,6 +67,10 @@ class TrainObserver {
   virtual void on_epoch(const EpochReport& /*report*/) {}
   /// Training of seed number `index` (0-based) of `count` begins.
   virtual void on_seed(int /*index*/, int /*count*/, uint64_t /*seed*/) {}
+  /// Geometry tracking (TrainerSettings::tracking): the probe, once per seed before its first
+  /// snapshot; then every snapshot as it is taken (on a resume, the earlier ones first).
+  virtual void on_geometry_probe(const GeometryProbe& /*probe*/) {}
+  virtual void on_geometry(const GeometrySnapshot& /*snapshot*/) {}
   /// A message for the user (e.g. "resuming from epoch 3").
   virtual void on_note(const std::string& /*text*/) {}
   /// True stops training at the next batch with kd::Cancelled (the last checkpoint stays).
@@ -97,6 +103,9 @@ struct TrainerSettings {
   /// (a fingerprint per parameter, reduced by min and max); a difference stops training with
   /// an error naming the parameter. A diagnostic: it costs a reduction per step.
   bool check_replicas = false;
+  /// Geometry tracking (docs/geometry-tracking.md): snapshots of the student's layers on a probe
+  /// sample, to geometry.jsonl and TrainObserver::on_geometry. Does not change the numbers.
+  TrackingSettings tracking;
 };
 
 /// The data a seed trains and evaluates on (shared by all seeds).
@@ -132,7 +141,7 @@ class TrainingDiverged : public Error {
 };
 
 /// Trains one seed. The files it writes in `seed_dir`: checkpoint.safetensors (after every
-/// epoch, atomically), steps.jsonl and epochs.jsonl (metrics). When a checkpoint is there
+/// epoch, atomically), steps.jsonl and epochs.jsonl (metrics), geometry.jsonl when tracking. When a checkpoint is there
 /// already, training resumes from it and, on the CPU, ends with the same numbers as an
 /// uninterrupted run.
 ///
@@ -173,6 +182,8 @@ class SeedTrainer {
   bool stop_requested(TrainObserver* observer) const;
   void save_checkpoint();
   double lr_at(int64_t step, int epoch) const;
+  void start_tracking(TrainObserver* observer);
+  void track(TrainObserver* observer, int epoch, bool partial);
 
   TrainerSettings settings_;
   const TrainData& data_;
@@ -189,6 +200,7 @@ class SeedTrainer {
   Communicator* comm_ = nullptr;  ///< null: one process
   int rank_ = 0, ranks_ = 1;
   bool writer_ = true;  ///< rank 0 writes the seed folder
+  std::unique_ptr<GeometryTracker> tracker_;  ///< rank 0, while tracking works
 };
 
 /// Reads epochs.jsonl-style history back (for result summaries).

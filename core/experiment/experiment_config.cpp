@@ -259,6 +259,15 @@ Field layers(const std::string& key, std::optional<LayerChoice> C::*field, bool 
           [=](const C& c) { return layers_json(c.*field); }};
 }
 
+/// A key written only when it differs from `fallback`: settings added later that do not change
+/// the numbers, so that the files (and hashes) of experiments that do not use them stay as they were.
+template <typename T>
+Field unless(T fallback, Field field, T C::*member) {
+  auto write = field.write;
+  field.write = [=](const C& c) { return c.*member == fallback ? ordered() : write(c); };
+  return field;
+}
+
 bool positive(double v) { return v > 0; }
 bool non_negative(double v) { return v >= 0; }
 bool unit_open(double v) { return v > 0 && v < 1; }
@@ -306,6 +315,10 @@ const std::vector<Field>& fields() {
       integer("analysis_per_class", &C::analysis_per_class, 0, kCount),
       seed("analysis_seed", &C::analysis_seed),
       integer("log_every", &C::log_every, 1, kPositive),
+      unless(false, flag("track_geometry", &C::track_geometry), &C::track_geometry),
+      unless<int64_t>(0, integer("geometry_every", &C::geometry_every, 0, kCount), &C::geometry_every),
+      unless<int64_t>(50, integer("geometry_per_class", &C::geometry_per_class, 1, kPositive),
+                      &C::geometry_per_class),
   };
   return table;
 }
@@ -415,6 +428,8 @@ void check_numbers(const ExperimentConfig& c, std::vector<std::string>& problems
   require(c.batch_size >= 1, "batch_size must be at least 1");
   require(c.seeds >= 1 && c.seeds <= 100, "seeds must be from 1 to 100");
   require(c.log_every >= 1, "log_every must be at least 1");
+  require(c.geometry_every >= 0, "geometry_every must be >= 0");
+  require(c.geometry_per_class >= 1, "geometry_per_class must be at least 1");
   require(c.train_per_class >= 0 && c.test_per_class >= 0 && c.analysis_per_class >= 0,
           "train_per_class, test_per_class and analysis_per_class must be >= 0");
   require(c.temperature > 0, "temperature must be positive");

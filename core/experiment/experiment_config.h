@@ -79,6 +79,11 @@ struct ExperimentConfig {
   int64_t analysis_per_class = 0;       ///< sample A per class for Q selection; 0 = 5000 / C
   uint64_t analysis_seed = 0;           ///< seed of the analysis samples
   int log_every = 10;                   ///< steps between progress reports and step metrics
+
+  // Geometry tracking (docs/geometry-tracking.md); does not change the numbers
+  bool track_geometry = false;       ///< measure the student's layers on a probe sample per epoch
+  int64_t geometry_every = 0;        ///< also every N steps within an epoch; 0 = epoch ends only
+  int64_t geometry_per_class = 50;   ///< probe samples per class (500 at most in all)
 };
 
 /// Reads our JSON schema. Unknown keys, wrong types and out-of-range values throw kd::Error

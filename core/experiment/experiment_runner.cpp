@@ -223,6 +223,11 @@ TrainerSettings ExperimentRunner::trainer_settings() const {
   s.log_every = c.log_every;
   s.mixed_precision = c.mixed_precision;
   s.check_replicas = check_replicas_;
+  s.tracking.enabled = c.track_geometry;
+  s.tracking.every_steps = c.geometry_every;
+  s.tracking.per_class = c.geometry_per_class;
+  s.tracking.seed = c.analysis_seed;
+  s.tracking.class_names = prepared_->data.class_names;
   return s;
 }
 

@@ -113,6 +113,9 @@ std::string experiment_hash(const ExperimentConfig& resolved) {
   c.device = "auto";
   c.log_every = 10;
   c.teacher_cache = "auto";
+  c.track_geometry = false;
+  c.geometry_every = 0;
+  c.geometry_per_class = 50;
   return ContentHash().add(experiment_to_json(c, -1)).hex().substr(0, 8);
 }
 

@@ -61,6 +61,13 @@ std::unique_ptr<LayeredModel> copy_teacher(const PreparedExperiment& prepared);
 /// change the numbers (device, log interval, cache placement).
 std::string experiment_hash(const ExperimentConfig& resolved);
 
+/// The demo's budget on the bundled Fashion-MNIST teacher (kdstudio-cli demo and the app's
+/// first-run defaults): epochs and training images per class chosen so that ours, trained by
+/// feature losses only, has settled when it is compared with the student alone, in about three
+/// minutes for the demo's four trainings on 2 CPU cores (docs/cli.md, "demo", has the curves).
+inline constexpr int kDemoEpochs = 15;
+inline constexpr int64_t kDemoPerClass = 600;
+
 /// Default peak LR for a student architecture and optimizer (method.md section 6).
 double default_lr(const std::string& student_architecture, const std::string& optimizer);
 

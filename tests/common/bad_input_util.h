@@ -9,13 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
+
 namespace kdtest {
 
 using Bytes = std::vector<uint8_t>;
-
-inline bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 /// A safetensors file: 8-byte little-endian header length, the header text, then `data`.
 inline Bytes safetensors_bytes(const std::string& header, const Bytes& data = {},

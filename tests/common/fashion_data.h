@@ -4,8 +4,14 @@
 #include "data/balanced_subset.h"
 #include "data/data_spec.h"
 #include "distill/trainer.h"
+#include "models/zoo/zoo_builder.h"
 
 namespace kdtest {
+
+/// The tiny Fashion-MNIST ResNet9 (width 1/8) the training tests train, built with `seed`.
+inline std::unique_ptr<kd::zoo::ZooModel> tiny_resnet9(uint64_t seed) {
+  return kd::zoo::create_zoo_model(kd::zoo::parse_zoo_spec("resnet9:channels=1,size=28,width=0.125"), seed);
+}
 
 /// Fashion-MNIST, loaded on first use.
 inline const kd::Dataset& fashion() {

@@ -50,6 +50,10 @@ inline bool gunzip_file(const std::string& src, const std::string& dst) {
 
 /// Runs f and returns the message of the kd::Error it throws, "<not a kd::Error> ..." for any
 /// other exception, or "<no error>".
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 inline std::string error_of(const std::function<void()>& f) {
   try {
     f();

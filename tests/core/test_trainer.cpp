@@ -24,17 +24,10 @@
 
 namespace {
 
+using kdtest::contains;
 using kdtest::error_of;
 
-constexpr const char* kTinySpec = "resnet9:channels=1,size=28,width=0.125";
-
-std::unique_ptr<kd::zoo::ZooModel> tiny(uint64_t seed) {
-  return kd::zoo::create_zoo_model(kd::zoo::parse_zoo_spec(kTinySpec), seed);
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+std::unique_ptr<kd::zoo::ZooModel> tiny(uint64_t seed) { return kdtest::tiny_resnet9(seed); }
 
 /// Cancels after `steps` on_step reports; counts the epochs it saw.
 class StopAfter final : public kd::TrainObserver {

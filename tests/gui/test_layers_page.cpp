@@ -2,7 +2,8 @@
 // a small class-balanced slice of the training data: the curves show the analysis' numbers,
 // clicks toggle layers, the recommendation picks Q's layers and the student's standard layers,
 // the CKA map equals kd::cka_matrix, errors and cancellation keep what was shown, the second
-// analysis comes from the cache, and a result whose inputs changed is dropped.
+// analysis comes from the cache, a result whose inputs changed is dropped, and a trained
+// student's S/I/E/Q are drawn beside the teacher's over relative depth.
 // Set KD_SCREENSHOT_DIR to also save a PNG of the page.
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -11,6 +12,7 @@
 
 #include "analysis/cka_matrix.h"
 #include "plots/cka_heatmap.h"
+#include "plots/depth_profile_plot.h"
 #include "data/data_spec.h"
 #include "distill/standard_layers.h"
 #include "plots/layer_mapping_view.h"
@@ -110,6 +112,62 @@ class TestLayersPage : public QObject {
     } else {
       data_ = std::make_shared<const kd::Dataset>(synthetic(1, kTrainPerClass));
     }
+  }
+
+  void studentCurvesBesideTheTeacher() {
+    auto session = makeSession();
+    LayersPage page(session.get());
+    page.resize(1280, 800);
+    page.show();
+    analyse(page);
+    page.showPlot(1);
+    auto* depth = qobject_cast<kd::ui::DepthProfilePlot*>(page.depthPlot());
+    QVERIFY(depth);
+    const int n = teacher_->model->num_layers();
+    QCOMPARE(depth->teacherCurve()->dataCount(), n);
+    QCOMPARE(depth->studentCurve()->dataCount(), 0);
+    // The teacher's own file as "the student": the same model gives the same curve, point for point.
+    QSignalSpy done(&page, &LayersPage::studentAnalysisFinished);
+    page.analyseStudent(QString::fromStdString(kd::bundled_teacher_path()));
+    QTRY_COMPARE_WITH_TIMEOUT(done.count(), 1, kTimeoutMs);
+    QCOMPARE(page.studentLayerCount(), n);
+    const auto a = session->analysis();
+    for (int series = 0; series < QualityPlot::kSeriesCount; ++series) {
+      page.setDepthSeries(series);
+      for (int i = 0; i < n; ++i) {
+        const auto t = depth->teacherCurve()->data()->at(i);
+        const auto s = depth->studentCurve()->data()->at(i);
+        QCOMPARE(t->key, kd::ui::relativeDepth(i, n));
+        QCOMPARE(s->key, t->key);
+        QCOMPARE(s->value, t->value);
+      }
+    }
+    page.setDepthSeries(QualityPlot::kQuality);
+    for (int i = 0; i < n; ++i) {
+      QCOMPARE(depth->teacherCurve()->data()->at(i)->value, a->layers[size_t(i)].scores.quality);
+    }
+    // The session's student (the default zoo student): its own layers, at its own depths.
+    QSignalSpy again(&page, &LayersPage::studentAnalysisFinished);
+    page.analyseStudent();
+    QTRY_COMPARE_WITH_TIMEOUT(again.count(), 1, kTimeoutMs);
+    const int m = student_->model->num_layers();
+    QCOMPARE(page.studentLayerCount(), m);
+    QCOMPARE(depth->studentCurve()->dataCount(), m);
+    QCOMPARE(depth->studentCurve()->data()->at(m - 1)->key, 1.0);
+    saveShot(&page, "layers-student-depth");
+    // A file that is not a model: a clear error, the curve shown before stays.
+    QTemporaryDir dir;
+    const QString bad = dir.filePath("not-a-model.kdmodel");
+    QFile f(bad);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("hello");
+    f.close();
+    QSignalSpy failed(&page, &LayersPage::failed);
+    page.analyseStudent(bad);
+    QTRY_VERIFY_WITH_TIMEOUT(!page.isBusy(), kTimeoutMs);
+    QVERIFY2(page.lastError().contains("student analysis failed") && page.lastError().contains("not-a-model.kdmodel"),
+             qPrintable(page.lastError()));
+    QCOMPARE(page.studentLayerCount(), m);
   }
 
   void curvesShowTheAnalysis() {

@@ -22,12 +22,17 @@
 #include "data/data_spec.h"
 #include "experiment/experiment_config.h"
 #include "experiment/experiment_runner.h"
+#include "experiment/experiment_setup.h"
 #include "models/bundled_models.h"
 #include "models/model_loader.h"
 #include "shell/session.h"
 #include "idx_subset.h"
 #include "test_util.h"
+#include "pages/student_geometry_panel.h"
 #include "pages/training_page.h"
+#include "plots/live_plot.h"
+#include "plots/scatter_plot.h"
+#include "tracking/geometry_log.h"
 
 using kd::ExperimentConfig;
 using kd::Method;
@@ -57,6 +62,7 @@ std::string formFields(ExperimentConfig c) {
   c.teacher_layers.reset();
   c.student_layers.reset();
   c.num_layers = 4;
+  c.track_geometry = false;  // an app preference (Track geometry), on unless turned off
   return kd::experiment_to_json(c);
 }
 
@@ -130,9 +136,10 @@ class TestTrainingPage : public QObject {
     TrainingPage page(&session);
     const ExperimentConfig c = page.currentConfig();
     QCOMPARE(c.method, Method::kOurs);
-    QCOMPARE(c.epochs, 3);
+    QCOMPARE(c.epochs, kd::kDemoEpochs);  // the demo's budget, the same as kdstudio-cli demo's
     QCOMPARE(c.seeds, 1);
-    QCOMPARE(c.train_per_class, int64_t{500});
+    QCOMPARE(c.train_per_class, kd::kDemoPerClass);
+    QVERIFY(c.track_geometry);  // on by default in the app
     QCOMPARE(c.test_per_class, int64_t{0});
     QCOMPARE(c.teacher, teacher_->source);
     QCOMPARE(c.student, std::string(kd::kDefaultStudentSpec));
@@ -309,6 +316,19 @@ class TestTrainingPage : public QObject {
     QVERIFY2(shown.contains(QString::number(result.last_test_acc_mean, 'f', 2)), qPrintable(shown));
     QTest::qWait(100);  // let the queued replots draw
     saveShot(&page, "training");
+    // Geometry tracking is on by default in the app: the panel received every snapshot live
+    // (before training and after each epoch), the same the run folder's geometry.jsonl holds.
+    kd::ui::StudentGeometryPanel* geometry = page.geometryPanel();
+    QCOMPARE(geometry->snapshotCount(), 3);
+    const kd::GeometryLog log = kd::read_geometry_log(runDir.toStdString() + "/seed-0/geometry.jsonl");
+    QCOMPARE(int(log.snapshots.size()), 3);
+    QCOMPARE(geometry->pairCount(), int(log.probe.pairs.size()));
+    QCOMPARE(geometry->currentSnapshot(), 2);  // it follows the newest
+    QCOMPARE(geometry->ckaPlot()->graph(0)->data()->at(2)->value, log.snapshots[2].pairs[0].cka);
+    QCOMPARE(geometry->scatter()->pointAt(0).x(), double(log.snapshots[2].pairs[0].coords[0]));
+    page.showView(1);
+    QTest::qWait(100);
+    saveShot(&page, "training-geometry");
   }
 
   // Processes = 2: the app is rank 0 and a kdstudio-cli process rank 1 (data parallelism over

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "tracking/geometry_log.h"
+
 namespace kd::ui {
 
 /// What arrived from a run since the GUI last looked: points to append to the plots and the
@@ -43,9 +45,14 @@ struct TrainingUpdate {
   QStringList notes;
   std::optional<Progress> progress;
   std::optional<std::pair<QString, double>> stage;  ///< latest preparation stage and fraction
+  /// Geometry tracking: a new probe (a new seed; the snapshots before it are superseded) and
+  /// the snapshots taken since.
+  std::optional<GeometryProbe> geometryProbe;
+  std::vector<GeometrySnapshot> geometry;
 
   bool empty() const {
-    return steps.empty() && epochs.empty() && notes.isEmpty() && !progress && !stage;
+    return steps.empty() && epochs.empty() && notes.isEmpty() && !progress && !stage &&
+           !geometryProbe && geometry.empty();
   }
 };
 

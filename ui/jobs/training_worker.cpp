@@ -280,6 +280,17 @@ void TrainingWorker::on_note(const std::string& text) {
   push([&](TrainingUpdate& u) { u.notes << note; });
 }
 
+void TrainingWorker::on_geometry_probe(const GeometryProbe& probe) {
+  push([&](TrainingUpdate& u) {
+    u.geometryProbe = probe;
+    u.geometry.clear();
+  });
+}
+
+void TrainingWorker::on_geometry(const GeometrySnapshot& snapshot) {
+  push([&](TrainingUpdate& u) { u.geometry.push_back(snapshot); });
+}
+
 void TrainingWorker::loadHistory(const std::string& seedDir, int seedIndex) {
   // epochs.jsonl is rewritten whole from the checkpoint after each epoch, so its lines are the
   // epochs the resumed seed will not train again; steps of later epochs are dropped by the trainer.

@@ -48,6 +48,8 @@ class TrainingWorker : public QObject, public TrainObserver, public ProgressSink
   void on_epoch(const EpochReport& report) override;
   void on_seed(int index, int count, uint64_t seed) override;
   void on_note(const std::string& text) override;
+  void on_geometry_probe(const GeometryProbe& probe) override;
+  void on_geometry(const GeometrySnapshot& snapshot) override;
   bool cancelled() const override { return stop_.load(); }
   bool paused() const override { return pause_.load(); }
   void progress(double fraction, const std::string& message) override;

@@ -29,7 +29,10 @@
 #include "jobs/run_files.h"
 #include "table_models/run_table_model.h"
 #include "jobs/student_export.h"
+#include "pages/student_geometry_panel.h"
 #include "pages/sweep_panel.h"
+#include "shell/guarded_call.h"
+#include "tracking/geometry_log.h"
 
 namespace kd::ui {
 
@@ -199,7 +202,14 @@ void ExperimentsPage::buildUi() {
   actions->addWidget(metric_);
   actions->addWidget(exportPlot_);
   auto* side = new QSplitter(Qt::Horizontal);
-  side->addWidget(plot_);
+  geometry_ = new StudentGeometryPanel;
+  runViews_ = new QTabWidget;
+  runViews_->setObjectName(QStringLiteral("runViews"));
+  runViews_->addTab(plot_, tr("Curves"));
+  runViews_->addTab(geometry_, tr("Student geometry"));
+  runViews_->setTabToolTip(1, tr("The current run's student geometry per epoch (runs trained with "
+                                 "Track geometry): scrub through the epochs with the slider"));
+  side->addWidget(runViews_);
   side->addWidget(detailsScroll);
   side->setStretchFactor(0, 3);
   side->setStretchFactor(1, 1);
@@ -455,8 +465,45 @@ void ExperimentsPage::setOverlayMetric(RunOverlayPlot::Metric metric) {
   metric_->setCurrentIndex(metric);
 }
 
+void ExperimentsPage::showRunView(int index) { runViews_->setCurrentIndex(index); }
+
+void ExperimentsPage::showGeometry(const QString& runDir) {
+  QString file;
+  if (!runDir.isEmpty()) {
+    const QDir dir(runDir);
+    for (const QString& seed : dir.entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) {
+      const QString candidate = dir.filePath(seed + QLatin1Char('/') + QLatin1String(kGeometryLogFile));
+      if (QFileInfo::exists(candidate)) {
+        file = candidate;
+        break;
+      }
+    }
+  }
+  const QFileInfo info(file);
+  const QString key = file.isEmpty() ? runDir
+                                     : file + QString::number(info.size()) +
+                                           info.lastModified().toString(Qt::ISODateWithMs);
+  if (key == geometryKey_) return;
+  geometryKey_ = key;
+  if (file.isEmpty()) {
+    geometry_->clear(runDir.isEmpty() ? tr("Click a run to see how its student took on the teacher's geometry.")
+                                      : tr("This run has no geometry.jsonl: it was trained without geometry "
+                                           "tracking (Track geometry on the Training page, or "
+                                           "kdstudio-cli train --track-geometry)."));
+    return;
+  }
+  GeometryLog log;
+  const QString error = runGuarded([&] { log = read_geometry_log(file.toStdString()); });
+  if (!error.isEmpty()) {
+    geometry_->clear(tr("Cannot show the student geometry: %1").arg(error));
+    return;
+  }
+  geometry_->setLog(log);  // with the class names the probe recorded
+}
+
 void ExperimentsPage::updateDetails() {
   const RunSummary* r = currentRun();
+  showGeometry(r ? QString::fromStdString(r->run_dir) : QString());
   if (r) {
     details_->setText(runDetailsHtml(*r));
   } else if (runCount() == 0) {

@@ -23,6 +23,7 @@ class QTimer;
 namespace kd::ui {
 
 class RunTableModel;
+class StudentGeometryPanel;
 class SweepPanel;
 
 /// The Experiments page: every run folder under the runs root in a table (name, method, layers,
@@ -52,6 +53,10 @@ class ExperimentsPage : public QWidget {
   QCustomPlot* overlayPlot() const;
   /// The Sweeps tab.
   SweepPanel* sweepPanel() const { return sweeps_; }
+  /// The current run's student geometry (its first seed with a geometry.jsonl), scrubbable.
+  StudentGeometryPanel* geometryPanel() const { return geometry_; }
+  /// Shows the curves (0) or the student geometry (1) below the table.
+  void showRunView(int index);
   /// Brings the Sweeps tab / the Runs tab to the front.
   void showSweeps();
   void showRuns();
@@ -113,6 +118,10 @@ class ExperimentsPage : public QWidget {
   RunTableModel* model_ = nullptr;
   QSortFilterProxyModel* proxy_ = nullptr;
   RunOverlayPlot* plot_ = nullptr;
+  StudentGeometryPanel* geometry_ = nullptr;
+  QTabWidget* runViews_ = nullptr;
+  QString geometryKey_;  ///< the geometry.jsonl shown, with its size and time, to skip rereads
+  void showGeometry(const QString& runDir);
   QComboBox* metric_ = nullptr;
   QLabel* details_ = nullptr;
   QLabel* error_ = nullptr;

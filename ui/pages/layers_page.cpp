@@ -1,5 +1,8 @@
 #include "pages/layers_page.h"
 
+#include <QComboBox>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QFutureWatcher>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -8,12 +11,14 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 #include <functional>
 
 #include "shell/app_theme.h"
 #include "plots/cka_heatmap.h"
+#include "plots/depth_profile_plot.h"
 #include "distill/standard_layers.h"
 #include "shell/guarded_call.h"
 #include "jobs/layer_jobs.h"
@@ -46,7 +51,7 @@ QVector<int> toggled(QVector<int> layers, int layer) {
 }  // namespace
 
 struct LayersPage::Private {
-  enum class Job { kNone, kAnalysis, kCka };
+  enum class Job { kNone, kAnalysis, kCka, kStudent };
 
   LayersPage* q = nullptr;
   QPointer<Session> session;
@@ -66,6 +71,13 @@ struct LayersPage::Private {
   LayerScoresTable* table = nullptr;
   LayerMappingView* mapping = nullptr;
   CkaHeatmap* heatmap = nullptr;
+  QTabWidget* plotTabs = nullptr;
+  DepthProfilePlot* depth = nullptr;
+  QComboBox* depthSeries = nullptr;
+  QPushButton* analyseStudent = nullptr;
+  QPushButton* studentFile = nullptr;
+  std::shared_ptr<const AnalysisResult> studentAnalysis;
+  QString studentLabel;
 
   Job running = Job::kNone;
   int jobId = 0;  // id of the job whose result is wanted; older results are dropped
@@ -81,6 +93,7 @@ struct LayersPage::Private {
   void inputsChanged(bool teacherOrData);
   void showModels();
   void analysisChanged();
+  void drawDepth();
   void refreshSelection();
   void updateButtons();
   void updateSummary();
@@ -135,6 +148,38 @@ void LayersPage::Private::buildUi() {
   pairing->setToolTip(tr("How the chosen teacher and student layers are paired"));
 
   plot = new QualityPlot;
+  depth = new DepthProfilePlot;
+  depthSeries = new QComboBox;
+  depthSeries->setObjectName(QStringLiteral("depthSeries"));
+  for (int s = 0; s < QualityPlot::kSeriesCount; ++s) {
+    depthSeries->addItem(QualityPlot::seriesName(static_cast<QualityPlot::Series>(s)));
+  }
+  depthSeries->setCurrentIndex(QualityPlot::kQuality);
+  depthSeries->setToolTip(tr("The score drawn for the teacher's and the student's layers"));
+  analyseStudent = new QPushButton(tr("Analyse &student"));
+  analyseStudent->setToolTip(tr("Analyse the student loaded on the Models page as the teacher is "
+                                "analysed (useful for a trained student loaded from a file)"));
+  studentFile = new QPushButton(tr("Student &file…"));
+  studentFile->setToolTip(tr("Analyse a trained student from a file, e.g. a finished run's "
+                             "seed-*/student.kdmodel, beside the teacher"));
+  QObject::connect(depthSeries, &QComboBox::currentIndexChanged, q, [this] { drawDepth(); });
+  QObject::connect(analyseStudent, &QPushButton::clicked, q, [this] { q->analyseStudent(); });
+  QObject::connect(studentFile, &QPushButton::clicked, q, [this] {
+    const QString file = QFileDialog::getOpenFileName(q, tr("Trained student"), QString(),
+                                                      tr("Models (*.kdmodel *.safetensors *.pt);;All files (*)"));
+    if (!file.isEmpty()) q->analyseStudent(file);
+  });
+  auto* depthControls = new QHBoxLayout;
+  depthControls->addWidget(analyseStudent);
+  depthControls->addWidget(studentFile);
+  depthControls->addStretch();
+  depthControls->addWidget(new QLabel(tr("Score")));
+  depthControls->addWidget(depthSeries);
+  auto* depthBox = new QWidget;
+  auto* depthLayout = new QVBoxLayout(depthBox);
+  depthLayout->setContentsMargins(0, 0, 0, 0);
+  depthLayout->addLayout(depthControls);
+  depthLayout->addWidget(depth, 1);
   table = new LayerScoresTable;
   mapping = new LayerMappingView;
   heatmap = new CkaHeatmap;
@@ -163,7 +208,13 @@ void LayersPage::Private::buildUi() {
   top->addWidget(cancel);
 
   auto* left = new QSplitter(Qt::Vertical);
-  left->addWidget(plot);
+  plotTabs = new QTabWidget;
+  plotTabs->setObjectName(QStringLiteral("layerPlots"));
+  plotTabs->addTab(plot, tr("Teacher"));
+  plotTabs->addTab(depthBox, tr("Student beside teacher"));
+  plotTabs->setTabToolTip(1, tr("S, I, E or Q of a trained student's layers beside the teacher's, "
+                                "over relative depth: where the student lags its teacher"));
+  left->addWidget(plotTabs);
   left->addWidget(table);
   left->setStretchFactor(0, 3);
   left->setStretchFactor(1, 2);
@@ -227,6 +278,8 @@ void LayersPage::Private::updateButtons() {
   recommend->setEnabled(session && session->analysis() && !session->analysis()->recommended.empty());
   cancel->setEnabled(busy);
   study->setEnabled(haveInputs && session->student());
+  analyseStudent->setEnabled(!busy && session && session->student() && session->dataset());
+  studentFile->setEnabled(!busy && session && session->dataset());
 }
 
 void LayersPage::Private::startJob(Job kind, Work work) {
@@ -257,6 +310,21 @@ void LayersPage::Private::startJob(Job kind, Work work) {
 }
 
 void LayersPage::Private::finished(Job kind, const JobResult& r) {
+  if (kind == Job::kStudent) {
+    progress->setValue(r.error.isEmpty() && !r.cancelled ? kProgressSteps : 0);
+    if (r.cancelled) return setStatus(tr("Student analysis cancelled."));
+    if (!r.error.isEmpty()) {
+      setStatus({});
+      return showError(tr("The student analysis failed: %1").arg(r.error));
+    }
+    lastError.clear();
+    error->hide();
+    studentAnalysis = r.analysis;
+    drawDepth();
+    setStatus(tr("Student analysed: %1 layers.").arg(r.analysis->layers.size()));
+    emit q->studentAnalysisFinished();
+    return;
+  }
   const bool analysis = kind == Job::kAnalysis;
   if (r.cancelled) {
     progress->setValue(0);
@@ -308,6 +376,11 @@ void LayersPage::Private::dropJob(const QString& why) {
 void LayersPage::Private::inputsChanged(bool teacherOrData) {
   if (running == Job::kAnalysis && teacherOrData) dropJob(tr("Analysis stopped: its inputs changed."));
   if (running == Job::kCka) dropJob(tr("CKA stopped: its inputs changed."));
+  if (running == Job::kStudent) dropJob(tr("Student analysis stopped: its inputs changed."));
+  if (teacherOrData && studentAnalysis) {
+    studentAnalysis.reset();  // measured on data that may have changed
+    drawDepth();
+  }
   showModels();
   if (heatmap->cellCount() > 0) {
     heatmap->setStale(tr("The models or the data changed since this map was computed:\nclick "
@@ -326,6 +399,23 @@ void LayersPage::Private::inputsChanged(bool teacherOrData) {
   updateSummary();
 }
 
+void LayersPage::Private::drawDepth() {
+  const auto teacher = session ? session->analysis() : nullptr;
+  const QString teacherLabel =
+      teacher ? tr("teacher %1").arg(QString::fromStdString(teacher->model)) : tr("teacher");
+  depth->setProfiles(teacher.get(), studentAnalysis.get(),
+                     static_cast<QualityPlot::Series>(depthSeries->currentIndex()), teacherLabel,
+                     studentAnalysis ? studentLabel : tr("student"));
+  if (!teacher) {
+    depth->setHint(tr("Analyse the teacher first (Analyse teacher)."));
+  } else if (!studentAnalysis) {
+    depth->setHint(tr("Analyse a trained student: “Student file…” (a finished run's "
+                      "seed-*/student.kdmodel) or “Analyse student”."));
+  } else {
+    depth->setHint({});
+  }
+}
+
 void LayersPage::Private::showModels() {
   const auto teacher = session->teacher(), student = session->student();
   mapping->setTeacherLayers(teacher ? teacher->model->layers() : std::vector<LayerInfo>{});
@@ -333,6 +423,7 @@ void LayersPage::Private::showModels() {
 }
 
 void LayersPage::Private::analysisChanged() {
+  drawDepth();
   const auto a = session->analysis();
   if (a) {
     plot->setAnalysis(*a);
@@ -458,6 +549,44 @@ void LayersPage::runCka(int perClass) {
     return computeCka(teacher, student, data, settings, bridge);
   });
 }
+
+void LayersPage::analyseStudent(const QString& studentFile) {
+  if (isBusy()) return;
+  const auto data = d->session->dataset();
+  std::shared_ptr<LoadedModel> loaded = studentFile.isEmpty() ? d->session->student() : nullptr;
+  if (!data || (studentFile.isEmpty() && !loaded)) {
+    d->showError(!data ? tr("No dataset is loaded: open one on the Data page first.")
+                       : tr("No student is loaded: open one on the Models page, or choose a file."));
+    return;
+  }
+  d->studentLabel = studentFile.isEmpty()
+                        ? tr("student %1").arg(QString::fromStdString(loaded->model->architecture()))
+                        : tr("student %1").arg(QFileInfo(studentFile).fileName());
+  AnalysisSettings settings;
+  settings.per_class_a = settings.per_class_b = d->perClass->value();
+  settings.device = "auto";
+  d->setStatus(tr("Analysing the student…"));
+  const std::string file = studentFile.toStdString();
+  d->startJob(Private::Job::kStudent, [loaded, file, data, settings](ProgressBridge* bridge) {
+    std::shared_ptr<LoadedModel> model = loaded;
+    if (!model) {
+      LayerJobResult failed;
+      failed.error = runGuarded([&] { model = std::make_shared<LoadedModel>(load_model(file)); });
+      if (!failed.error.isEmpty()) return failed;
+    }
+    return analyseTeacher(model, data, settings, bridge);
+  });
+}
+
+void LayersPage::setDepthSeries(int series) { d->depthSeries->setCurrentIndex(series); }
+
+void LayersPage::showPlot(int index) { d->plotTabs->setCurrentIndex(index); }
+
+int LayersPage::studentLayerCount() const {
+  return d->studentAnalysis ? static_cast<int>(d->studentAnalysis->layers.size()) : 0;
+}
+
+QCustomPlot* LayersPage::depthPlot() const { return d->depth; }
 
 void LayersPage::cancel() {
   if (d->bridge) d->bridge->cancel();

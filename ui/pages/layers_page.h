@@ -26,6 +26,16 @@ class LayersPage : public QWidget {
   void runAnalysis(int perClass = 0);
   /// Starts the CKA map between the session's teacher and student.
   void runCka(int perClass = 0);
+  /// Analyses a trained student the way the teacher is analysed and draws its S/I/E/Q beside
+  /// the teacher's over relative depth ("Student beside teacher" tab): the model file
+  /// `studentFile` (e.g. a finished run's student.kdmodel), or the session's student when empty.
+  void analyseStudent(const QString& studentFile = {});
+  /// Chooses the score drawn over depth (QualityPlot::Series).
+  void setDepthSeries(int series);
+  /// Shows the teacher curves (0) or the student beside the teacher (1).
+  void showPlot(int index);
+  /// Layers of the student analysis drawn (0 when none).
+  int studentLayerCount() const;
   /// Cancels what runs; the results shown before stay.
   void cancel();
   /// True while an analysis or CKA job runs.
@@ -42,12 +52,15 @@ class LayersPage : public QWidget {
   /// For tests and screenshots.
   QCustomPlot* qualityPlot() const;
   QCustomPlot* ckaPlot() const;
+  QCustomPlot* depthPlot() const;
+  /// Finished when a student analysis is drawn.
   /// Number of CKA cells with a value (teacher layers x student layers), 0 before a run.
   int ckaCellCount() const;
 
  signals:
   void analysisFinished();
   void ckaFinished();
+  void studentAnalysisFinished();
   /// A job failed (message already shown on the page).
   void failed(const QString& message);
   /// The user asked for a layer-choice study ("Layer study…").

@@ -15,6 +15,7 @@
 #include <QHBoxLayout>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QSettings>
 #include <QSpinBox>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -84,8 +85,8 @@ QSpinBox* countBox(int lo, int hi, const QString& special, const QString& tip) {
 
 ExperimentConfig TrainingForm::demoDefaults() {
   ExperimentConfig c;
-  c.train_per_class = 500;
-  c.epochs = 3;
+  c.train_per_class = kDemoPerClass;  // the demo's budget (experiment_setup.h)
+  c.epochs = kDemoEpochs;
   c.seeds = 1;
   c.analysis_per_class = 100;
   c.log_every = 5;  // smoother live curves; does not change the run's numbers
@@ -219,6 +220,17 @@ void TrainingForm::buildRunFields() {
   mixedPrecision_->setToolTip(
       tr("Mixed precision (bfloat16 autocast) on a CUDA device: faster, "
          "less memory"));
+  // An application preference (on unless turned off), so that a lab's runs show the student's
+  // geometry without anyone asking; a config that asks for tracking turns it on.
+  trackGeometry_ = new QCheckBox(tr("After every epoch"));
+  trackGeometry_->setObjectName(QStringLiteral("trackGeometry"));
+  trackGeometry_->setToolTip(
+      tr("Measure each distilled student layer on a probe sample (up to 50 images per class) after every "
+         "epoch: CKA to its teacher layer, S/I/E/Q, NCC accuracy, and a 2-D view "
+         "(Student geometry tab; geometry.jsonl in the run folder). Does not change the numbers"));
+  trackGeometry_->setChecked(QSettings().value(QStringLiteral("training/trackGeometry"), true).toBool());
+  connect(trackGeometry_, &QCheckBox::toggled, this,
+          [](bool on) { QSettings().setValue(QStringLiteral("training/trackGeometry"), on); });
   teacherCache_ = choiceBox({QStringLiteral("auto"), QStringLiteral("memory"),
                              QStringLiteral("disk"), QStringLiteral("off")},
                             tr("Compute the frozen teacher's targets once and reuse them every "
@@ -250,6 +262,7 @@ void TrainingForm::buildRunFields() {
   form->addRow(tr("Processes"), processes_);
   form->addRow(tr("Mixed precision"), mixedPrecision_);
   form->addRow(tr("Teacher cache"), teacherCache_);
+  form->addRow(tr("Track geometry"), trackGeometry_);
   form->addRow(tr("Run name"), name_);
   form->addRow(tr("Runs folder"), rootRow);
   layout()->addWidget(data);
@@ -259,7 +272,7 @@ void TrainingForm::buildRunFields() {
   for (QSpinBox* b : {trainPerClass_, testPerClass_, analysisPerClass_, processes_}) {
     connect(b, &QSpinBox::valueChanged, this, &TrainingForm::changed);
   }
-  for (QCheckBox* b : {augment_, mixedPrecision_})
+  for (QCheckBox* b : {augment_, mixedPrecision_, trackGeometry_})
     connect(b, &QCheckBox::toggled, this, &TrainingForm::changed);
   for (QComboBox* b : {device_, teacherCache_})
     connect(b, &QComboBox::currentIndexChanged, this, &TrainingForm::changed);
@@ -290,6 +303,7 @@ void TrainingForm::writeTo(ExperimentConfig& c) const {
   c.augment = augment_->isChecked();
   c.device = device_->currentData().toString().toStdString();
   c.mixed_precision = mixedPrecision_->isChecked();
+  c.track_geometry = trackGeometry_->isChecked();
   c.teacher_cache = teacherCache_->currentData().toString().toStdString();
   c.name = name_->text().trimmed().toStdString();
 }
@@ -322,6 +336,7 @@ void TrainingForm::readFrom(const ExperimentConfig& c) {
   augment_->setChecked(c.augment);
   selectData(device_, QString::fromStdString(c.device));
   mixedPrecision_->setChecked(c.mixed_precision);
+  if (c.track_geometry) trackGeometry_->setChecked(true);
   selectData(teacherCache_, QString::fromStdString(c.teacher_cache));
   name_->setText(QString::fromStdString(c.name));
   updateEnabled();

@@ -11,6 +11,7 @@
 #include <QScrollArea>
 #include <QSettings>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QStandardPaths>
 #include <QThread>
 #include <QTimer>
@@ -22,6 +23,7 @@
 #include "common/error.h"
 #include "plots/live_plot.h"
 #include "shell/session.h"
+#include "pages/student_geometry_panel.h"
 #include "pages/training_form.h"
 #include "plots/training_plots.h"
 #include "pages/training_summary.h"
@@ -62,6 +64,8 @@ struct TrainingPage::Private {
   QPushButton* stop = nullptr;
   QProgressBar* progress = nullptr;
   TrainingPlots* plots = nullptr;
+  StudentGeometryPanel* geometry = nullptr;
+  QTabWidget* views = nullptr;
   QThread* thread = nullptr;
   TrainingWorker* worker = nullptr;
   QTimer* coalesce = nullptr;
@@ -177,6 +181,13 @@ void TrainingPage::buildUi() {
                                            "Models and Data pages, layers from the Layers page"));
   d->summary->setTextFormat(Qt::RichText);
   d->plots = new TrainingPlots;
+  d->geometry = new StudentGeometryPanel;
+  d->views = new QTabWidget;
+  d->views->setObjectName(QStringLiteral("trainingViews"));
+  d->views->addTab(d->plots, tr("Curves"));
+  d->views->addTab(d->geometry, tr("Student geometry"));
+  d->views->setTabToolTip(1, tr("How each distilled student layer takes on its teacher layer's "
+                                "geometry, measured after every epoch (Track geometry)"));
 
   auto* buttons = new QHBoxLayout;
   for (QPushButton* b : {d->start, d->pause, d->resume, d->stop}) buttons->addWidget(b);
@@ -195,7 +206,7 @@ void TrainingPage::buildUi() {
   rightLayout->addLayout(resultRow);
   rightLayout->addWidget(d->error);
   rightLayout->addWidget(d->notes);
-  rightLayout->addWidget(d->plots, 1);
+  rightLayout->addWidget(d->views, 1);
   auto* split = new QSplitter(Qt::Horizontal);
   split->addWidget(scroll);
   split->addWidget(right);
@@ -299,6 +310,16 @@ void TrainingPage::start() {
   d->running = true;
   d->paused = d->stopping = d->training = false;
   d->plots->clear(!d->running);
+  if (!config.track_geometry) {
+    d->geometry->clear(tr("Geometry tracking is off for this run (Track geometry in the form)."));
+  } else if (!method_traits(config.method).feature_pairs) {
+    d->geometry->clear(tr("%1 has no one-to-one feature pairs to follow: the student's geometry is "
+                          "tracked for Ours, Ours+CE, Ours+KD and FitNets.")
+                           .arg(QString::fromStdString(method_title(config.method))));
+  } else {
+    d->geometry->clear(tr("The first snapshot (before training) comes once the teacher's side of "
+                          "the probe is measured."));
+  }
   d->progress->setValue(0);
   d->progress->setFormat(tr("preparing…"));
   d->status->setText(tr("Preparing: opening the data and the models…"));
@@ -443,7 +464,24 @@ void TrainingPage::flush() {
   d->lossPoints += static_cast<int>(u.steps.size());
   d->testPoints += static_cast<int>(u.epochs.size());
   d->plots->add(u);
+  if (u.geometryProbe) {
+    d->geometry->setClassNames(classNames());
+    d->geometry->setProbe(*u.geometryProbe);
+  }
+  for (const GeometrySnapshot& s : u.geometry) d->geometry->addSnapshot(s);
 }
+
+QStringList TrainingPage::classNames() const {
+  QStringList names;
+  if (const auto data = d->session->dataset()) {
+    for (const std::string& n : data->class_names) names << QString::fromStdString(n);
+  }
+  return names;
+}
+
+StudentGeometryPanel* TrainingPage::geometryPanel() const { return d->geometry; }
+
+void TrainingPage::showView(int index) { d->views->setCurrentIndex(index); }
 
 void TrainingPage::showProgress(const TrainingUpdate::Progress& p) {
   const double seedFraction = static_cast<double>(p.step) / static_cast<double>(p.totalSteps);

@@ -9,6 +9,7 @@ class QCustomPlot;
 namespace kd::ui {
 
 class Session;
+class StudentGeometryPanel;
 
 /// The Training page: method and hyperparameters in a form (defaults from method.md), Start,
 /// Pause, Resume and Stop; live plots of every loss component, train and test accuracy and the
@@ -56,6 +57,10 @@ class TrainingPage : public QWidget {
   QCustomPlot* lossPlot() const;
   QCustomPlot* accuracyPlot() const;
   QCustomPlot* lrPlot() const;
+  /// The "Student geometry" tab (geometry tracking).
+  StudentGeometryPanel* geometryPanel() const;
+  /// Shows the curves (0) or the student geometry (1).
+  void showView(int index);
 
  signals:
   void started(const QString& runDir);
@@ -81,6 +86,7 @@ class TrainingPage : public QWidget {
   void addNote(const QString& note);
   void updateButtons();
   void updateSummary();
+  QStringList classNames() const;
 
   struct Private;
   Private* d;

@@ -1,5 +1,7 @@
 #include "plots/scatter_plot.h"
 
+#include <QHash>
+#include <algorithm>
 
 #include "plots/plot_style.h"
 
@@ -12,6 +14,8 @@ constexpr double kPointSize = 5;     // marker diameter of a sample, pixels
 constexpr double kCenterSize = 13;   // marker diameter of a class center, pixels
 constexpr double kRingSize = 14;     // the hovered point's ring, pixels
 constexpr double kAxisMargin = 0.05; // fraction of the data range added on each side
+constexpr int kReferenceAlpha = 110; // reference rings stay behind the points
+constexpr double kReferenceSize = 7; // ring diameter of a reference point, pixels
 
 }  // namespace
 
@@ -33,7 +37,29 @@ ScatterPlot::ScatterPlot(QWidget* parent) : QCustomPlot(parent) {
   yAxis->setLabel(tr("y"));
   connect(this, &QCustomPlot::mouseMove, this, &ScatterPlot::onMouseMove);
   setMouseTracking(true);
+  addLayer(QStringLiteral("reference"), layer(QStringLiteral("main")), limBelow);
   clearPoints();
+}
+
+void ScatterPlot::setReference(const QVector<double>& x, const QVector<double>& y,
+                               const QVector<int>& labels) {
+  QHash<int, QPair<QVector<double>, QVector<double>>> byClass;
+  for (int i = 0; i < x.size() && i < y.size() && i < labels.size(); ++i) {
+    byClass[labels[i]].first.append(x[i]);
+    byClass[labels[i]].second.append(y[i]);
+  }
+  for (auto it = byClass.cbegin(); it != byClass.cend(); ++it) {
+    QCPGraph* g = addGraph();
+    g->setLayer(QStringLiteral("reference"));
+    QColor color = classColor(it.key());
+    color.setAlpha(kReferenceAlpha);
+    g->setLineStyle(QCPGraph::lsNone);
+    g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(color, 1.2), Qt::NoBrush, kReferenceSize));
+    g->setData(it.value().first, it.value().second);
+    g->removeFromLegend();
+  }
+  referenceCount_ = static_cast<int>(std::min({x.size(), y.size(), labels.size()}));
+  replot(rpQueuedReplot);
 }
 
 void ScatterPlot::setTitle(const QString& title) {
@@ -50,6 +76,7 @@ void ScatterPlot::clearPoints(const QString& message) {
   x_.clear();
   y_.clear();
   labels_.clear();
+  referenceCount_ = 0;
   highlighted_ = -1;
   ring_ = nullptr;
   legend->setVisible(false);

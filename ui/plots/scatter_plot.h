@@ -25,6 +25,11 @@ class ScatterPlot : public QCustomPlot {
   /// entry of classNames. Rescales the axes to the data.
   void setPoints(const QVector<double>& x, const QVector<double>& y, const QVector<int>& labels,
                  const QVector<double>& cx, const QVector<double>& cy, const QStringList& classNames);
+  /// Adds reference points under the points (call after setPoints, which removes them): hollow
+  /// rings in the class colors, without legend entries or hovering; e.g. the teacher's sample
+  /// under the student's in the same coordinates.
+  void setReference(const QVector<double>& x, const QVector<double>& y, const QVector<int>& labels);
+  int referenceCount() const { return referenceCount_; }
   /// Removes every point (the plot shows `message` as its title).
   void clearPoints(const QString& message = {});
   void setTitle(const QString& title);
@@ -65,6 +70,7 @@ class ScatterPlot : public QCustomPlot {
   QVector<double> x_, y_;
   QVector<int> labels_;
   int highlighted_ = -1;
+  int referenceCount_ = 0;
 };
 
 }  // namespace kd::ui

@@ -2,6 +2,7 @@
 
 #include <QApplication>
 #include <QDir>
+#include <QDirIterator>
 #include <QTabWidget>
 #include <QTimer>
 #include <cstdio>
@@ -79,6 +80,20 @@ GuidedTour::GuidedTour(MainWindow* window, QString outDir, Options options, QObj
   add("shot", [this] { shot("training-live"); }, idle);
   add("finish training", [] {}, [this] { return !window_->trainingPage()->isRunning(); }, 600);
   add("shot", [this] { shot("training"); }, idle);
+  add("student geometry", [this] { window_->trainingPage()->showView(1); }, idle);
+  add("shot", [this] { shot("training-geometry"); }, idle);
+  add("back to the curves", [this] { window_->trainingPage()->showView(0); }, idle);
+  add("analyse the trained student beside the teacher", [this] {
+        window_->tabs()->setCurrentWidget(window_->layersPage());
+        window_->layersPage()->showPlot(1);
+        // The student the tour's training has just written (seed-0/student.kdmodel).
+        QDirIterator it(runs_->path(), {QStringLiteral("student.kdmodel")}, QDir::Files,
+                        QDirIterator::Subdirectories);
+        window_->layersPage()->analyseStudent(it.hasNext() ? it.next() : QString());
+      },
+      [this] { return !window_->layersPage()->isBusy() && window_->layersPage()->studentLayerCount() > 0; }, 300);
+  add("shot", [this] { shot("layers-student-depth"); }, idle);
+  add("back to the teacher's curves", [this] { window_->layersPage()->showPlot(0); }, idle);
   add("experiments page", [this] {
         window_->tabs()->setCurrentWidget(window_->experimentsPage());
         window_->experimentsPage()->setRunsRoot(runs_->path());
@@ -87,6 +102,9 @@ GuidedTour::GuidedTour(MainWindow* window, QString outDir, Options options, QObj
   add("overlay the run", [this] { window_->experimentsPage()->selectRows({0}); },
       [this] { return window_->experimentsPage()->overlayCurveCount() > 0; }, 60);
   add("shot", [this] { shot("experiments"); }, idle);
+  add("the run's student geometry", [this] { window_->experimentsPage()->showRunView(1); }, idle);
+  add("shot", [this] { shot("experiments-geometry"); }, idle);
+  add("back to the overlay", [this] { window_->experimentsPage()->showRunView(0); }, idle);
   add("dark scheme", [this] {
         applyTheme(QStringLiteral("dark"));
         window_->tabs()->setCurrentWidget(window_->layersPage());
