@@ -1,6 +1,7 @@
 #include "pages/layers_page.h"
 
 #include <QComboBox>
+#include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFutureWatcher>
@@ -46,6 +47,19 @@ QVector<int> toggled(QVector<int> layers, int layer) {
     layers << layer;
   }
   return layers;
+}
+
+/// A student file named for the legend: a run's seed-N/student.kdmodel as RUN/seed-N, any
+/// other file by its name.
+QString studentFileLabel(const QString& path) {
+  const QFileInfo file(path);
+  const QDir seed = file.dir();
+  if (seed.dirName().startsWith(QLatin1String("seed-"))) {
+    QDir run = seed;
+    run.cdUp();
+    return run.dirName() + QLatin1Char('/') + seed.dirName();
+  }
+  return file.fileName();
 }
 
 }  // namespace
@@ -561,7 +575,7 @@ void LayersPage::analyseStudent(const QString& studentFile) {
   }
   d->studentLabel = studentFile.isEmpty()
                         ? tr("student %1").arg(QString::fromStdString(loaded->model->architecture()))
-                        : tr("student %1").arg(QFileInfo(studentFile).fileName());
+                        : tr("student %1").arg(studentFileLabel(studentFile));
   AnalysisSettings settings;
   settings.per_class_a = settings.per_class_b = d->perClass->value();
   settings.device = "auto";
