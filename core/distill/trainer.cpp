@@ -181,6 +181,22 @@ void truncate_metrics(const std::string& path, int epochs_done) {
   write_file_atomically(path, kept);
 }
 
+// Runs a step of geometry tracking and returns why it failed ("" when it did not): tracking
+// informs, so none of its failures (kd::Error, or LibTorch's, e.g. out of memory) may stop the
+// training it watches.
+template <typename F>
+std::string tracking_error(F&& step) {
+  try {
+    step();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    return what.substr(0, what.find('\n'));
+  }
+  return {};
+}
+
 }  // namespace
 
 struct SeedTrainer::State {
@@ -634,14 +650,16 @@ void SeedTrainer::start_tracking(TrainObserver* observer) {
   const std::string why = GeometryTracker::unsupported_reason(settings_.objective);
   if (!why.empty() || !teacher_) return note(why.empty() ? "geometry tracking needs a teacher" : why);
   const auto start = Clock::now();
-  try {
+  std::vector<GeometrySnapshot> kept;
+  const std::string failed = tracking_error([&] {
     tracker_ = std::make_unique<GeometryTracker>(settings_.tracking, *data_.train, data_.train_indices,
                                                  data_.stats, *teacher_, student_, *objective_, device_);
-  } catch (const Error& e) {
-    return note(std::string("geometry tracking is off: ") + e.what());
+    kept = start_geometry_log(seed_dir_ + "/" + kGeometryLogFile, tracker_->probe(), state_->epochs_done);
+  });
+  if (!failed.empty()) {
+    tracker_.reset();
+    return note("geometry tracking is off: " + failed);
   }
-  const std::string path = seed_dir_ + "/" + kGeometryLogFile;
-  const std::vector<GeometrySnapshot> kept = start_geometry_log(path, tracker_->probe(), state_->epochs_done);
   char text[200];
   std::snprintf(text, sizeof text, "geometry tracking: %zu probe samples, %zu pairs (teacher side %.1f s)",
                 tracker_->probe().labels.size(), tracker_->probe().pairs.size(),
@@ -655,21 +673,15 @@ void SeedTrainer::start_tracking(TrainObserver* observer) {
 }
 
 void SeedTrainer::track(TrainObserver* observer, int epoch, bool partial) {
-  try {
+  const std::string failed = tracking_error([&] {
     GeometrySnapshot s = tracker_->snapshot(epoch, state_->step, partial);
     s.epochs_done = static_cast<double>(state_->step) / static_cast<double>(state_->batches_per_epoch);
     append_geometry_snapshot(seed_dir_ + "/" + kGeometryLogFile, s);
     if (observer) observer->on_geometry(s);
-  } catch (const Error& e) {
-    // Tracking informs; it never stops the training it watches.
+  });
+  if (!failed.empty()) {
     tracker_.reset();
-    if (observer) observer->on_note(std::string("geometry tracking stopped: ") + e.what());
-  } catch (const c10::Error& e) {
-    tracker_.reset();
-    if (observer) {
-      const std::string what = e.what_without_backtrace();
-      observer->on_note("geometry tracking stopped: " + what.substr(0, what.find('\n')));
-    }
+    if (observer) observer->on_note("geometry tracking stopped: " + failed);
   }
 }
 
