@@ -103,7 +103,7 @@ case "$what" in
   guard)
     make_chroot
     deps --test
-    targets="test_cross_version test_torchscript_v2 test_geometry test_distributed test_cli_distributed"
+    targets="test_cross_version test_torchscript_v2 test_geometry test_distributed test_cli_distributed test_deploy"
     say "configure + build kdcore and $targets (preset debian13, -j$JOBS)"
     in_chroot "cmake --preset debian13 >/dev/null && cmake --build --preset debian13 -j $JOBS --target $targets" ||
       die "the Debian 13 build failed"

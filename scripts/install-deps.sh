@@ -14,7 +14,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   qt6-base-dev qt6-svg-dev libgl-dev
   libqcustomplot-dev libqcustomplot2.1-qt6
-  libtorch-dev libgloo-dev libopenblas0-pthread libopencv-dev
+  libtorch-dev libgloo-dev libopenblas0-pthread libopencv-dev libonnx-dev
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   dataset-fashion-mnist
 )

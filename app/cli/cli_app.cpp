@@ -12,6 +12,7 @@
 #include "common/version.h"
 #include "analysis_commands.h"
 #include "data_command.h"
+#include "deploy_commands.h"
 #include "distributed_train.h"
 #include "inspect_command.h"
 #include "study_commands.h"
@@ -36,6 +37,7 @@ int run(int argc, char** argv) {
   add_data_command(app, exit_code);
   add_analysis_commands(app, exit_code);
   add_train_commands(app, exit_code);
+  add_deploy_commands(app, exit_code);
   add_sweep_commands(app, exit_code);
   add_study_commands(app, exit_code);
   // After the subcommands: CLI11 copies the parent's footer into subcommands made later.

@@ -246,7 +246,7 @@ void run_demo(const DemoOptions& o) {
   print_verdict(runs, o.epochs, base.train_per_class * 10);
   std::cout << "Run folders under " << o.out << " (" << runs.front().run_dir << " has geometry.jsonl: "
             << "open it on the app's Experiments page)\nNext: kdstudio-cli export " << runs.front().run_dir
-            << " --format safetensors --out student.kdmodel\n";
+            << " --format onnx --out student.onnx, then kdstudio-cli predict student.onnx IMAGE...\n";
 }
 
 }  // namespace
@@ -340,30 +340,6 @@ void add_train_commands(CLI::App& app, int& exit_code) {
   resume->footer("Example:\n  kdstudio-cli resume runs/ours-1a2b3c4d");
   resume->callback([resume_dir, resume_device, resume_parallel, &exit_code]() {
     exit_code = run_resume(*resume_dir, *resume_device, *resume_parallel);
-  });
-
-  struct ExportOptions {
-    std::string dir, format, out;
-    int64_t seed = -1;
-  };
-  auto ex = std::make_shared<ExportOptions>();
-  CLI::App* exp = app.add_subcommand("export", "Write a run's trained student to a file");
-  exp->add_option("RUN_DIR", ex->dir, "The run folder")->required()->check(CLI::ExistingDirectory);
-  exp->add_option("--format", ex->format, "safetensors (zoo students) or torchscript (students imported from TorchScript)")
-      ->required()
-      ->check(CLI::IsMember({"safetensors", "torchscript"}));
-  exp->add_option("--out", ex->out, "Output file")->required();
-  exp->add_option("--seed", ex->seed, "Which seed's student (default: the first)")->check(CLI::NonNegativeNumber);
-  exp->footer(
-      "Examples:\n"
-      "  kdstudio-cli export runs/ours-1a2b3c4d --format safetensors --out student.kdmodel\n"
-      "  kdstudio-cli export runs/ours-9f8e7d6c --format torchscript --out student.pt\n"
-      "In PyTorch: torch.jit.load('student.pt'), or safetensors.torch.load_file('student.kdmodel').");
-  exp->callback([ex, &exit_code]() {
-    export_student(ex->dir, ex->format, ex->out,
-                   ex->seed >= 0 ? std::optional<uint64_t>(static_cast<uint64_t>(ex->seed)) : std::nullopt);
-    std::cout << "wrote " << ex->out << "\n";
-    exit_code = 0;
   });
 
   auto demo_opts = std::make_shared<DemoOptions>();

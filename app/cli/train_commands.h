@@ -5,7 +5,7 @@
 
 namespace kd::cli {
 
-/// Adds "train", "resume", "export" and "demo".
+/// Adds "train", "resume" and "demo".
 void add_train_commands(CLI::App& app, int& exit_code);
 
 /// Prints what a run will train (data, models, layers, schedule, device, run folder).

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "io/text_file.h"
 #include "common/version.h"
+#include "deploy/student_export.h"
 #include "distributed/communicator.h"
 #include "io/atomic_file.h"
 #include "models/model_file.h"
@@ -29,8 +30,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kResultFormat = "kdstudio-result";
-constexpr const char* kStudentModelFile = "student.kdmodel";
-constexpr const char* kStudentScriptFile = "student.pt";
 /// How long the other ranks wait for rank 0 to prepare an experiment (data, models, a layer
 /// analysis that may take hours on a large teacher).
 constexpr std::chrono::seconds kPreparePatience{48 * 3600};
@@ -279,16 +278,22 @@ ExperimentResult ExperimentRunner::run(TrainObserver* observer) {
     std::tie(result.last_test_acc_mean, result.last_test_acc_std) = mean_std(last);
     if (comm_ && comm_->rank() != 0) continue;  // rank 0 writes the run folder
     const SeedResult& seed_result = result.seeds.back();
-    const std::map<std::string, std::string> meta = {
+    // What deploying the student needs (preprocessing, labels, provenance) travels with it.
+    const std::map<std::string, std::string> deploy =
+        make_deploy_info(*student, p.stats, p.data.class_names, p.data.name, method_name(c.method), run_dir_,
+                         seed_result.last_test_acc)
+            .to_metadata();
+    std::map<std::string, std::string> meta = {
         {"test_accuracy", std::to_string(seed_result.last_test_acc)},
         {"best_test_accuracy", std::to_string(seed_result.best_test_acc)},
         {"dataset", p.data.name},
         {"method", method_name(c.method)},
         {"seed", std::to_string(seed)}};
+    meta.insert(deploy.begin(), deploy.end());
     if (auto* zoo_student = dynamic_cast<zoo::ZooModel*>(student.get())) {
       save_zoo_model(*zoo_student, seed_dir + "/" + kStudentModelFile, meta);
     } else if (auto* scripted = dynamic_cast<ScriptedModel*>(student.get())) {
-      scripted->save_torchscript(seed_dir + "/" + kStudentScriptFile);
+      scripted->save_torchscript(seed_dir + "/" + kStudentScriptFile, deploy);
     }
     write_result(result, std::chrono::duration<double>(Clock::now() - start).count(), cache_seconds);
   }
@@ -411,47 +416,6 @@ ExperimentResult read_result(const std::string& run_dir) {
   } catch (const std::exception& e) {
     throw Error(path + " is damaged: " + e.what());
   }
-}
-
-void export_student(const std::string& run_dir, const std::string& format, const std::string& out,
-                    std::optional<uint64_t> seed) {
-  const std::string resolved_path = run_dir + "/" + kRunResolvedFile;
-  if (!fs::exists(resolved_path)) {
-    throw Error(run_dir + " is not a KD Studio run folder (it has no " + kRunResolvedFile + ")");
-  }
-  const ExperimentConfig c = experiment_from_json(read_text(resolved_path), resolved_path);
-  if (c.method == Method::kSimKD) {
-    throw Error("a SimKD student predicts through its projector and a trained copy of the "
-                "teacher's tail, which one student file cannot hold; SimKD runs cannot be exported");
-  }
-  const uint64_t s = seed.value_or(c.seed);
-  const std::string dir = run_dir + "/" + seed_folder_name(s);
-  if (s < c.seed || s >= c.seed + static_cast<uint64_t>(c.seeds)) {
-    throw Error(run_dir + " has no seed " + std::to_string(s) + " (its seeds are " +
-                std::to_string(c.seed) + " to " + std::to_string(c.seed + c.seeds - 1) + ")");
-  }
-  const std::string zoo_file = dir + "/" + kStudentModelFile;
-  const std::string script_file = dir + "/" + kStudentScriptFile;
-  std::string source;
-  if (format == "safetensors") {
-    if (fs::exists(script_file)) {
-      throw Error("this run's student came from TorchScript: export it with --format torchscript");
-    }
-    source = zoo_file;
-  } else if (format == "torchscript") {
-    if (fs::exists(zoo_file)) {
-      throw Error("this run's student is a zoo model: export it with --format safetensors (our "
-                  "model file is plain safetensors that PyTorch loads; see docs/model-files.md)");
-    }
-    source = script_file;
-  } else {
-    throw Error("unknown export format '" + format + "' (use safetensors or torchscript)");
-  }
-  if (!fs::exists(source)) {
-    throw Error("seed " + std::to_string(s) + " of " + run_dir +
-                " has no final student yet (has it finished training?)");
-  }
-  write_file_atomically(out, read_text(source));
 }
 
 }  // namespace kd

@@ -16,6 +16,8 @@ class Communicator;
 /// File names inside a run folder.
 inline constexpr const char* kRunConfigFile = "config.json";      ///< the config as given
 inline constexpr const char* kRunResolvedFile = "resolved.json";  ///< the config as resolved
+inline constexpr const char* kStudentModelFile = "student.kdmodel";  ///< a seed's final zoo student
+inline constexpr const char* kStudentScriptFile = "student.pt";  ///< a seed's final TorchScript student
 inline constexpr const char* kRunResultFile = "result.json";
 
 /// What a whole experiment achieved (result.json).
@@ -95,12 +97,5 @@ std::string seed_folder_name(uint64_t seed);
 
 /// Reads result.json of a run folder; throws kd::Error when missing or malformed.
 ExperimentResult read_result(const std::string& run_dir);
-
-/// Exports the final student of `seed` (default: the first seed) of a finished run:
-/// "safetensors" for zoo students (our model file, plain safetensors), "torchscript" for
-/// students imported from TorchScript. Written atomically. Throws kd::Error for a format the
-/// student cannot be written in, or a run without a final student.
-void export_student(const std::string& run_dir, const std::string& format, const std::string& out,
-                    std::optional<uint64_t> seed = std::nullopt);
 
 }  // namespace kd

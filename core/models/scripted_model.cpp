@@ -521,10 +521,12 @@ void ScriptedModel::set_training(bool on) { module_.train(on); }
 
 void ScriptedModel::to(const torch::Device& device) { module_.to(device); }
 
-void ScriptedModel::save_torchscript(const std::string& path) const {
-  const nlohmann::json meta = {
+void ScriptedModel::save_torchscript(const std::string& path,
+                                     const std::map<std::string, std::string>& metadata) const {
+  nlohmann::json meta = {
       {"input_shape", {input_shape_.channels, input_shape_.height, input_shape_.width}},
       {"num_classes", num_classes_}};
+  for (const auto& [key, value] : metadata) meta[key] = value;
   const torch::jit::ExtraFilesMap extra{{kTorchScriptMetaFile, meta.dump()}};
   std::ostringstream bytes;
   try {

@@ -2,6 +2,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,8 +59,10 @@ class ScriptedModel final : public LayeredModel {
   torch::jit::Module& module() { return module_; }
 
   /// Writes the module with its current weights and a kdstudio.json extra file to `path`
-  /// atomically (a temporary file renamed over the target). Throws kd::Error on failure.
-  void save_torchscript(const std::string& path) const;
+  /// atomically (a temporary file renamed over the target). `metadata` entries (e.g. a
+  /// DeployInfo's) are added to kdstudio.json. Throws kd::Error on failure.
+  void save_torchscript(const std::string& path,
+                        const std::map<std::string, std::string>& metadata = {}) const;
 
  private:
   ScriptedModel(torch::jit::Module module, std::string path);

@@ -31,6 +31,7 @@
 #include "experiment/experiment_config.h"
 #include "experiment/experiment_runner.h"
 #include "experiment/experiment_setup.h"
+#include "deploy/student_export.h"
 #include "io/safetensors.h"
 #include "models/model_loader.h"
 #include "idx_subset.h"
@@ -557,10 +558,10 @@ class TestExperimentRunner : public QObject {
     auto runner = kd::ExperimentRunner::create(tiny(Method::kStudent), "", root);
     const std::string dir = runner->run_dir();
     const std::string file = root + "/exported.safetensors";
-    std::string error = error_of([&] { kd::export_student(dir, "safetensors", file); });
+    std::string error = error_of([&] { kd::export_student(dir, file, {"safetensors"}); });
     QVERIFY2(contains(error, "seed 0 of " + dir + " has no final student yet"), error.c_str());
     runner->run();
-    kd::export_student(dir, "safetensors", file);
+    kd::export_student(dir, file, {"safetensors"});
     kd::LoadedModel exported = kd::load_model(file);
     QVERIFY(exported.origin == kd::ModelOrigin::kModelFile);
     QCOMPARE(exported.model->architecture(), std::string(kStudent));
@@ -578,15 +579,13 @@ class TestExperimentRunner : public QObject {
       trained_differs = trained_differs || !torch::equal(a[i].second, f[i].second);
     }
     QVERIFY(trained_differs);  // it is the trained student, not a fresh one
-    error = error_of([&] { kd::export_student(dir, "onnx", root + "/x.onnx"); });
-    QVERIFY2(contains(error, "unknown export format 'onnx'"), error.c_str());
-    error = error_of([&] { kd::export_student(dir, "torchscript", root + "/x.pt"); });
+    error = error_of([&] { kd::export_student(dir, root + "/x.pt", {"torchscript"}); });
     QVERIFY2(contains(error, "export it with --format safetensors"), error.c_str());
-    error = error_of([&] { kd::export_student(dir, "safetensors", root + "/y", uint64_t{7}); });
+    error = error_of([&] { kd::export_student(dir, root + "/y", {"safetensors", false, uint64_t{7}}); });
     QVERIFY2(contains(error, "has no seed 7 (its seeds are 0 to 0)"), error.c_str());
 
     auto simkd = kd::ExperimentRunner::create(tiny(Method::kSimKD), "", root);
-    error = error_of([&] { kd::export_student(simkd->run_dir(), "safetensors", root + "/z"); });
+    error = error_of([&] { kd::export_student(simkd->run_dir(), root + "/z", {"safetensors"}); });
     QVERIFY2(contains(error, "SimKD runs cannot be exported"), error.c_str());
     QVERIFY(!fs::exists(root + "/z"));
   }

@@ -6,7 +6,7 @@
 #include <QFileInfo>
 #include <QSettings>
 
-#include "experiment/experiment_runner.h"
+#include "deploy/student_export.h"
 #include "shell/guarded_call.h"
 
 namespace kd::ui {
@@ -25,14 +25,18 @@ QString askStudentExportPath(QWidget* parent, const QString& runDir) {
   const QString path = QFileDialog::getSaveFileName(
       parent, QObject::tr("Export the distilled student"), suggested,
       script ? QObject::tr("TorchScript (*.pt)")
-             : QObject::tr("KD Studio model, safetensors (*.kdmodel *.safetensors)"));
+             : QObject::tr("KD Studio model, safetensors (*.kdmodel *.safetensors);;ONNX (*.onnx)"));
   if (!path.isEmpty()) settings.setValue("export/dir", QFileInfo(path).absolutePath());
   return path;
 }
 
 QString exportStudentTo(const QString& runDir, const QString& path) {
-  const std::string format = studentExportFormat(runDir).toStdString();
-  return runGuarded([&] { export_student(runDir.toStdString(), format, path.toStdString()); });
+  StudentExportOptions options;
+  options.format = studentExportFormat(runDir).toStdString();
+  if (options.format == "safetensors" && path.endsWith(QLatin1String(".onnx"), Qt::CaseInsensitive)) {
+    options.format = "onnx";
+  }
+  return runGuarded([&] { export_student(runDir.toStdString(), path.toStdString(), options); });
 }
 
 }  // namespace kd::ui

@@ -10,8 +10,9 @@ namespace kd::ui {
 QString askStudentExportPath(QWidget* parent, const QString& runDir);
 
 /// Writes the final student of the finished run `runDir` (first seed) to `path` with
-/// kd::export_student: a .kdmodel/.safetensors file for zoo students, a TorchScript .pt for
-/// students imported from TorchScript. Returns the error, or an empty string. Throws nothing;
+/// kd::export_student: a .kdmodel/.safetensors file (or ONNX when `path` ends in .onnx) for zoo
+/// students, a TorchScript .pt for students imported from TorchScript; each with its
+/// preprocessing and class names. Returns the error, or an empty string. Throws nothing;
 /// safe on any thread (the Experiments page calls it on a worker).
 QString exportStudentTo(const QString& runDir, const QString& path);
 

@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include "common/error.h"
+#include "deploy/onnx_graph.h"
+
 namespace kd::zoo {
 
 namespace F = torch::nn::functional;
@@ -55,7 +58,8 @@ torch::nn::Conv2d make_conv(int64_t in, int64_t out, int64_t kernel, int64_t str
 
 }  // namespace
 
-void fold_batch_norm_into(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn) {
+std::pair<torch::Tensor, torch::Tensor> folded_conv_weights(const torch::nn::Conv2dImpl& conv,
+                                                            const torch::nn::BatchNorm2dImpl& bn) {
   torch::NoGradGuard no_grad;
   const auto opts = conv.weight.options();
   const torch::Tensor scale =
@@ -63,9 +67,15 @@ void fold_batch_norm_into(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNor
   const torch::Tensor shift = conv.bias.defined() ? conv.bias.to(torch::kDouble) : torch::zeros_like(scale);
   const torch::Tensor bias =
       (shift - bn.running_mean.to(torch::kDouble)) * scale + bn.bias.to(torch::kDouble);
-  conv.weight.set_data((conv.weight.to(torch::kDouble) * scale.reshape({-1, 1, 1, 1})).to(opts));
+  return {(conv.weight.to(torch::kDouble) * scale.reshape({-1, 1, 1, 1})).to(opts), bias.to(opts)};
+}
+
+void fold_batch_norm_into(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn) {
+  torch::NoGradGuard no_grad;
+  auto [weight, bias] = folded_conv_weights(conv, bn);
+  conv.weight.set_data(weight);
   // The convolution's forward reads the `bias` member; a conv built without one gets it here.
-  conv.bias = bias.to(opts);
+  conv.bias = bias;
 }
 
 ConvBnActImpl::ConvBnActImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride,
@@ -243,6 +253,118 @@ std::string ClassifierImpl::kind() const {
   std::string k = norm_ ? "LayerNorm+TokenMean+" : "";
   if (dropout_ > 0) k += "Dropout+";
   return k + "Linear";
+}
+
+// ---- ONNX (deploy/onnx_export.h): each block's eval-mode computation, BatchNorm folded ----
+
+namespace {
+
+/// conv (+ bn unless already folded into it) as one ONNX Conv; padding kernel / 2 (make_conv).
+std::string onnx_conv_bn(OnnxGraph& g, const std::string& x, const torch::nn::Conv2dImpl& conv,
+                         const torch::nn::BatchNorm2dImpl* bn) {
+  torch::Tensor w = conv.weight, b = conv.bias;
+  if (bn) std::tie(w, b) = folded_conv_weights(conv, *bn);
+  const auto& o = conv.options;
+  return g.conv(x, w, b, o.stride()->at(0), o.kernel_size()->at(0) / 2, o.groups());
+}
+
+std::string onnx_activate(OnnxGraph& g, const std::string& x, Activation act) {
+  switch (act) {
+    case Activation::kReLU:
+      return g.relu(x);
+    case Activation::kReLU6:
+      return g.relu6(x);
+    case Activation::kGELU:
+      return g.gelu(x);
+    case Activation::kNone:
+      break;
+  }
+  return x;
+}
+
+}  // namespace
+
+std::string LayerBlockImpl::to_onnx(OnnxGraph&, const std::string&) const {
+  throw Error("no ONNX mapping for the layer kind " + kind());
+}
+
+std::string ConvBnActImpl::to_onnx(OnnxGraph& g, const std::string& input) const {
+  const std::string x = pool_first_ ? g.max_pool2_ceil(input) : input;
+  return onnx_activate(g, onnx_conv_bn(g, x, *conv_, folded_ ? nullptr : bn_.get()), act_);
+}
+
+std::string BasicBlockImpl::to_onnx(OnnxGraph& g, const std::string& input) const {
+  std::string identity = input;
+  if (downsample_) {
+    identity = onnx_conv_bn(g, input, *downsample_->ptr(0)->as<torch::nn::Conv2dImpl>(),
+                            folded_ ? nullptr : downsample_->ptr(1)->as<torch::nn::BatchNorm2dImpl>());
+  }
+  std::string y = g.relu(onnx_conv_bn(g, input, *conv1_, folded_ ? nullptr : bn1_.get()));
+  y = onnx_conv_bn(g, y, *conv2_, folded_ ? nullptr : bn2_.get());
+  return g.relu(g.add(y, identity));
+}
+
+std::string InvertedResidualImpl::to_onnx(OnnxGraph& g, const std::string& input) const {
+  const size_t n = conv_->size();
+  std::string y = input;
+  for (size_t i = 0; i + 2 < n; ++i) y = conv_->ptr(i)->as<ConvBnActImpl>()->to_onnx(g, y);
+  y = onnx_conv_bn(g, y, *conv_->ptr(n - 2)->as<torch::nn::Conv2dImpl>(),
+                   folded_ ? nullptr : conv_->ptr(n - 1)->as<torch::nn::BatchNorm2dImpl>());
+  return use_residual_ ? g.add(input, y) : y;
+}
+
+std::string PoolFlattenImpl::to_onnx(OnnxGraph& g, const std::string& input) const {
+  const std::string pooled =
+      pool_ == Pool::kGlobalAverage ? g.node("GlobalAveragePool", {input}) : g.max_pool2_ceil(input);
+  return g.node("Flatten", {pooled}, {{"axis", int64_t{1}}});
+}
+
+std::string LinearActImpl::to_onnx(OnnxGraph& g, const std::string& input) const {
+  return g.relu(g.linear2d(input, fc_->weight, fc_->bias));
+}
+
+std::string PatchEmbedImpl::to_onnx(OnnxGraph& g, const std::string& input) const {
+  const int64_t dim = proj_->weight.size(0);
+  std::string p = g.conv(input, proj_->weight, proj_->bias, proj_->options.stride()->at(0), 0, 1);
+  p = g.transpose(g.reshape(p, {0, dim, -1}), {0, 2, 1});  // (B, patches, dim)
+  // The class token for every image of the batch without shape operators: the first patch
+  // token times zero plus the token (exact for finite inputs), so the batch stays symbolic.
+  const std::string first = g.node("Slice", {p, g.ints("start", {0}), g.ints("end", {1}), g.ints("axis", {1})});
+  const std::string zero = g.node("Mul", {first, g.constant("zero", torch::tensor(0.0f))});
+  const std::string cls = g.add(zero, g.constant("cls_token", cls_token_));
+  const std::string tokens = g.node("Concat", {cls, p}, {{"axis", int64_t{1}}});
+  return g.add(tokens, g.constant("pos_embed", pos_embed_));
+}
+
+std::string EncoderBlockImpl::to_onnx(OnnxGraph& g, const std::string& input) const {
+  const int64_t d = qkv_->weight.size(1), hd = d / heads_;
+  const torch::Tensor w = qkv_->weight, b = qkv_->bias;
+  const std::string x = g.layer_norm(input, norm1_->weight, norm1_->bias, kLayerNormEps);
+  auto head_split = [&](int part, const std::vector<int64_t>& perm) {  // (B, T, d) -> per-head layout
+    const std::string y = g.linear(x, w.slice(0, part * d, (part + 1) * d), b.slice(0, part * d, (part + 1) * d));
+    return g.transpose(g.reshape(y, {0, 0, heads_, hd}), perm);
+  };
+  const std::string q = head_split(0, {0, 2, 1, 3});   // (B, heads, T, hd)
+  const std::string kt = head_split(1, {0, 2, 3, 1});  // (B, heads, hd, T)
+  const std::string v = head_split(2, {0, 2, 1, 3});
+  const std::string scores = g.node(
+      "Mul", {g.node("MatMul", {q, kt}), g.constant("scale", torch::tensor(float(1.0 / std::sqrt(double(hd)))))});
+  const std::string attn = g.node("Softmax", {scores}, {{"axis", int64_t{-1}}});
+  std::string out = g.transpose(g.node("MatMul", {attn, v}), {0, 2, 1, 3});  // (B, T, heads, hd)
+  out = g.linear(g.reshape(out, {0, 0, d}), proj_->weight, proj_->bias);
+  const std::string x1 = g.add(input, out);
+  const std::string h = g.layer_norm(x1, norm2_->weight, norm2_->bias, kLayerNormEps);
+  const std::string mlp = g.linear(g.gelu(g.linear(h, fc1_->weight, fc1_->bias)), fc2_->weight, fc2_->bias);
+  return g.add(x1, mlp);
+}
+
+std::string ClassifierImpl::to_onnx(OnnxGraph& g, const std::string& input) const {
+  std::string x = input;
+  if (norm_) {
+    x = g.layer_norm(x, norm_->weight, norm_->bias, kLayerNormEps);
+    x = g.node("ReduceMean", {x}, {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{0}}});
+  }
+  return g.linear2d(x, fc_->weight, fc_->bias);
 }
 
 }  // namespace kd::zoo

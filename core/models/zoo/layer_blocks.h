@@ -4,6 +4,11 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
+
+namespace kd {
+class OnnxGraph;
+}
 
 namespace kd::zoo {
 
@@ -22,11 +27,20 @@ class LayerBlockImpl : public torch::nn::Module {
   /// those of eval mode up to float rounding; the block must not be trained afterwards.
   /// Returns whether anything was folded.
   virtual bool fold_batch_norm() { return false; }
+  /// Appends this block's eval-mode computation (BatchNorm folded into the convolution, dropout
+  /// off) to `graph`, reading the value `input`; returns the output value's name. The default
+  /// throws kd::Error naming the block kind: a block without an ONNX mapping.
+  virtual std::string to_onnx(OnnxGraph& graph, const std::string& input) const;
 };
 
 /// Merges eval-mode `bn` into `conv` (weight scaled per output channel, bias added or updated),
 /// computed in double precision: conv then bn == the updated conv, to float rounding.
 void fold_batch_norm_into(torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl& bn);
+
+/// The weight and bias of `conv` followed by eval-mode `bn` as one convolution (double precision,
+/// returned in the conv's dtype); `conv` is left as it is.
+std::pair<torch::Tensor, torch::Tensor> folded_conv_weights(const torch::nn::Conv2dImpl& conv,
+                                                            const torch::nn::BatchNorm2dImpl& bn);
 
 /// Applies an Activation.
 torch::Tensor activate(const torch::Tensor& x, Activation act);
@@ -40,6 +54,8 @@ class ConvBnActImpl : public LayerBlockImpl {
   torch::Tensor forward(torch::Tensor x) override;
   std::string kind() const override;
   bool fold_batch_norm() override;
+
+  std::string to_onnx(OnnxGraph& graph, const std::string& input) const override;
 
  private:
   torch::nn::Conv2d conv_{nullptr};
@@ -57,6 +73,8 @@ class BasicBlockImpl : public LayerBlockImpl {
   std::string kind() const override { return "BasicBlock"; }
   bool fold_batch_norm() override;
 
+  std::string to_onnx(OnnxGraph& graph, const std::string& input) const override;
+
  private:
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
@@ -73,6 +91,8 @@ class InvertedResidualImpl : public LayerBlockImpl {
   std::string kind() const override { return "InvertedResidual"; }
   bool fold_batch_norm() override;
 
+  std::string to_onnx(OnnxGraph& graph, const std::string& input) const override;
+
  private:
   torch::nn::Sequential conv_{nullptr};
   bool use_residual_;
@@ -87,6 +107,8 @@ class PoolFlattenImpl : public LayerBlockImpl {
   torch::Tensor forward(torch::Tensor x) override;
   std::string kind() const override;
 
+  std::string to_onnx(OnnxGraph& graph, const std::string& input) const override;
+
  private:
   Pool pool_;
 };
@@ -97,6 +119,8 @@ class LinearActImpl : public LayerBlockImpl {
   LinearActImpl(int64_t in, int64_t out, double dropout_before);
   torch::Tensor forward(torch::Tensor x) override;
   std::string kind() const override;
+
+  std::string to_onnx(OnnxGraph& graph, const std::string& input) const override;
 
  private:
   torch::nn::Linear fc_{nullptr};
@@ -111,6 +135,8 @@ class PatchEmbedImpl : public LayerBlockImpl {
   torch::Tensor forward(torch::Tensor x) override;
   std::string kind() const override { return "PatchEmbed+ClassToken+PositionEmbedding"; }
 
+  std::string to_onnx(OnnxGraph& graph, const std::string& input) const override;
+
  private:
   torch::nn::Conv2d proj_{nullptr};
   torch::Tensor cls_token_, pos_embed_;
@@ -122,6 +148,8 @@ class EncoderBlockImpl : public LayerBlockImpl {
   EncoderBlockImpl(int64_t dim, int64_t heads, int64_t mlp_dim);
   torch::Tensor forward(torch::Tensor x) override;
   std::string kind() const override { return "EncoderBlock"; }
+
+  std::string to_onnx(OnnxGraph& graph, const std::string& input) const override;
 
  private:
   torch::Tensor attention(const torch::Tensor& x);
@@ -136,6 +164,8 @@ class ClassifierImpl : public LayerBlockImpl {
   ClassifierImpl(int64_t in, int64_t classes, double dropout, bool token_mean_with_norm);
   torch::Tensor forward(torch::Tensor x) override;
   std::string kind() const override;
+
+  std::string to_onnx(OnnxGraph& graph, const std::string& input) const override;
 
  private:
   torch::nn::LayerNorm norm_{nullptr};
