@@ -8,7 +8,10 @@
 #include "models/zoo/zoo_model.h"
 
 #ifdef KD_WITH_OPENCV_DNN
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
+
+#include <mutex>
 #endif
 
 namespace kd {
@@ -58,13 +61,27 @@ struct OpenCvOnnxModel::Impl {
   cv::dnn::Net net;
 };
 
+namespace {
+
+/// OpenCV's message without its trailing newline.
+std::string cv_message(const cv::Exception& e) {
+  std::string m = e.what();
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m;
+}
+
+}  // namespace
+
 bool opencv_dnn_available() { return true; }
 
 OpenCvOnnxModel::OpenCvOnnxModel(const std::string& path) : impl_(std::make_unique<Impl>()), path_(path) {
+  // OpenCV also logs the errors it throws, on stderr; we report them ourselves.
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT); });
   try {
     impl_->net = cv::dnn::readNetFromONNX(path);
   } catch (const cv::Exception& e) {
-    throw Error("OpenCV's DNN module cannot read " + path + ": " + e.what());
+    throw Error("OpenCV's DNN module cannot read " + path + ": " + cv_message(e));
   }
   if (impl_->net.empty()) throw Error("OpenCV's DNN module read no network from " + path);
   impl_->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
@@ -83,7 +100,7 @@ torch::Tensor OpenCvOnnxModel::forward(const torch::Tensor& input) {
     impl_->net.setInput(blob);
     out = impl_->net.forward();
   } catch (const cv::Exception& e) {
-    throw Error("OpenCV's DNN module cannot run " + path_ + ": " + e.what());
+    throw Error("OpenCV's DNN module cannot run " + path_ + ": " + cv_message(e));
   }
   const int64_t rows = x.size(0);
   if (out.total() % static_cast<size_t>(rows) != 0) {

@@ -6,11 +6,13 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "data/data_spec.h"
+#include "data/image_header.h"
 #include "data/transforms.h"
 #include "deploy/onnx_export.h"
 #include "deploy/onnx_file.h"
@@ -71,13 +73,16 @@ class TorchPredictor final : public Predictor {
       runtime_ = "KD Studio model, LibTorch";
     }
     info_ = pick_info(own, fallback, path);
-    const InputShape in = model_->input_shape();
-    if (in.channels != info_.channels || in.height != info_.height || in.width != info_.width) {
-      throw Error(path + " takes " + shape_text(in.channels, in.height, in.width) +
-                  " inputs but its preprocessing is for " +
-                  shape_text(info_.channels, info_.height, info_.width));
-    }
-    if (info_.architecture.empty()) info_.architecture = model_->architecture();
+    check_shape(path);
+  }
+
+  TorchPredictor(std::shared_ptr<LayeredModel> model, DeployInfo info, std::string runtime, int64_t bytes)
+      : model_(std::move(model)) {
+    model_->set_training(false);
+    info_ = std::move(info);
+    runtime_ = std::move(runtime);
+    file_bytes_ = bytes;
+    check_shape(model_->architecture());
   }
 
  protected:
@@ -87,7 +92,16 @@ class TorchPredictor final : public Predictor {
   }
 
  private:
-  std::unique_ptr<LayeredModel> model_;
+  void check_shape(const std::string& name) {
+    const InputShape in = model_->input_shape();
+    if (in.channels != info_.channels || in.height != info_.height || in.width != info_.width) {
+      throw Error(name + " takes " + shape_text(in.channels, in.height, in.width) +
+                  " inputs but its preprocessing is for " + shape_text(info_.channels, info_.height, info_.width));
+    }
+    if (info_.architecture.empty()) info_.architecture = model_->architecture();
+  }
+
+  std::shared_ptr<LayeredModel> model_;
 };
 
 }  // namespace
@@ -106,6 +120,11 @@ std::unique_ptr<Predictor> Predictor::open(const std::string& path, const std::o
     throw Error(path + ": its preprocessing names no classes");
   }
   return p;
+}
+
+std::unique_ptr<Predictor> Predictor::wrap(std::shared_ptr<LayeredModel> model, DeployInfo info,
+                                           std::string runtime, int64_t bytes) {
+  return std::make_unique<TorchPredictor>(std::move(model), std::move(info), std::move(runtime), bytes);
 }
 
 torch::Tensor Predictor::logits(const torch::Tensor& pixels) {
@@ -133,6 +152,7 @@ torch::Tensor read_image_for(const std::string& path, const DeployInfo& info, Im
   if (!fs::is_regular_file(path, ec)) throw Error(path + ": no such image file");
   cv::Mat img;
   try {
+    check_image_header(path);  // before the decoder allocates what the header claims
     img = cv::imread(path, cv::IMREAD_UNCHANGED);
   } catch (const cv::Exception& e) {
     throw Error(path + " is not an image file OpenCV can read (" + std::string(e.what()) + ")");
@@ -172,9 +192,11 @@ torch::Tensor read_image_for(const std::string& path, const DeployInfo& info, Im
     throw Error("models with " + std::to_string(info.channels) + " input channels cannot read image files");
   }
   if (conv.rows != info.height || conv.cols != info.width) {
+    // As the image-folder reader resizes: INTER_AREA when shrinking, INTER_LINEAR when enlarging.
+    const bool shrinking = conv.cols > info.width || conv.rows > info.height;
     cv::Mat resized;
     cv::resize(conv, resized, cv::Size(static_cast<int>(info.width), static_cast<int>(info.height)), 0, 0,
-               cv::INTER_AREA);
+               shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
     conv = resized;
   }
   conv = conv.clone();  // continuous
@@ -222,6 +244,19 @@ DeployInfo preprocessing_from_dataset(const std::string& data_spec) {
   info.class_names = data.class_names;
   info.dataset = data.name;
   return info;
+}
+
+TimedPredictions predict_one_by_one(Predictor& predictor, const torch::Tensor& pixels, int64_t k) {
+  TimedPredictions out;
+  if (pixels.size(0) == 0) return out;
+  predictor.logits(pixels.slice(0, 0, 1));  // warm-up: first-call allocations, lazy init
+  std::vector<torch::Tensor> logits;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < pixels.size(0); ++i) logits.push_back(predictor.logits(pixels.slice(0, i, i + 1)));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out.ms_per_image = 1000.0 * seconds / static_cast<double>(pixels.size(0));
+  out.top = top_k(torch::cat(logits), k);
+  return out;
 }
 
 std::optional<DeployInfo> read_torchscript_deploy_info(const std::string& path) {

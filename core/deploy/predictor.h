@@ -13,6 +13,8 @@
 
 namespace kd {
 
+class LayeredModel;
+
 /// A model file opened for inference, with its preprocessing and labels.
 class Predictor {
  public:
@@ -23,6 +25,11 @@ class Predictor {
   /// Throws kd::Error naming the file and what is missing or wrong.
   static std::unique_ptr<Predictor> open(const std::string& path,
                                          const std::optional<DeployInfo>& fallback = std::nullopt);
+
+  /// A model already in memory (e.g. the app's teacher), with its preprocessing. `bytes` is
+  /// what its file takes (0 when unknown). The model is put in eval mode and run without gradients.
+  static std::unique_ptr<Predictor> wrap(std::shared_ptr<LayeredModel> model, DeployInfo info,
+                                         std::string runtime, int64_t bytes);
 
   const DeployInfo& info() const { return info_; }
   /// What runs it, e.g. "ONNX, OpenCV DNN" or "TorchScript, LibTorch".
@@ -71,6 +78,14 @@ std::vector<Prediction> predict_files(Predictor& predictor, const std::vector<st
 /// Preprocessing and class names from a dataset (its training split's mean and std, its image
 /// shape): for model files that carry none, such as a teacher. Throws kd::Error for a bad spec.
 DeployInfo preprocessing_from_dataset(const std::string& data_spec);
+
+/// Top-k of images (B, C, H, W) in [0, 1] run one at a time, as an application classifies what
+/// a user gives it, and the mean wall time per image (after one warm-up image).
+struct TimedPredictions {
+  std::vector<std::vector<std::pair<int64_t, float>>> top;
+  double ms_per_image = 0;
+};
+TimedPredictions predict_one_by_one(Predictor& predictor, const torch::Tensor& pixels, int64_t k);
 
 /// The DeployInfo stored in a TorchScript archive's extra file kdstudio.json, if any.
 std::optional<DeployInfo> read_torchscript_deploy_info(const std::string& path);

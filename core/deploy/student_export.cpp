@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <opencv2/core/version.hpp>
 
 #include "common/error.h"
 #include "data/data_spec.h"
@@ -97,6 +98,10 @@ StudentExportReport export_student(const std::string& run_dir, const std::string
     throw Error("--bake-normalization is for ONNX exports (the other formats carry the mean and std "
                 "in their metadata)");
   }
+  const fs::path folder = fs::path(out).parent_path();
+  if (!folder.empty() && !fs::is_directory(folder)) {
+    throw Error("cannot write " + out + ": the folder " + folder.string() + " does not exist");
+  }
   const ExperimentConfig c = experiment_from_json(read_text_file(resolved_path), resolved_path);
   if (c.method == Method::kSimKD) {
     throw Error("a SimKD student predicts through its projector and a trained copy of the "
@@ -173,8 +178,10 @@ StudentExportReport export_student(const std::string& run_dir, const std::string
         try {
           check = check_onnx_with_opencv(partial, *student, pixels, info, options.bake);
         } catch (const Error& e) {  // an operator OpenCV cannot run: the checker above stands
-          report.checks.push_back(std::string("OpenCV DNN could not run it (") + e.what() +
-                                  "); checked by ONNX's checker and shape inference only");
+          std::string why = e.what();
+          for (size_t at; (at = why.find(partial)) != std::string::npos;) why.replace(at, partial.size(), out);
+          report.checks.push_back("OpenCV DNN " + std::string(CV_VERSION) + " could not run it (" + why +
+                                  "); checked by ONNX's checker and strict shape inference only");
         }
         if (check) {
           const double allowed = kCheckTolerance * std::max(1.0, check->max_logit);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/types.h>
@@ -18,9 +19,12 @@ struct ExperimentConfig;
 
 /// How to export.
 struct StudentExportOptions {
-  std::string format = "safetensors";  ///< safetensors (zoo students), torchscript (imported), onnx (zoo)
-  bool bake = false;                   ///< onnx only: standardization inside the model
-  std::optional<uint64_t> seed;        ///< which seed's student (default: the run's first)
+  StudentExportOptions(std::string format_ = "safetensors", bool bake_ = false,
+                       std::optional<uint64_t> seed_ = std::nullopt)
+      : format(std::move(format_)), bake(bake_), seed(seed_) {}
+  std::string format;            ///< safetensors (zoo students), torchscript (imported), onnx (zoo)
+  bool bake;                     ///< onnx only: standardization inside the model
+  std::optional<uint64_t> seed;  ///< which seed's student (default: the run's first)
 };
 
 /// What an export wrote.

@@ -96,7 +96,7 @@ class TestMainWindow : public QObject {
     MainWindow w;
     w.show();
     w.loadDefaults();
-    QCOMPARE(w.tabs()->count(), 6);
+    QCOMPARE(w.tabs()->count(), 7);
     QTRY_VERIFY_WITH_TIMEOUT(defaultsReady(w), kTimeoutMs);
     QCOMPARE(w.session()->teacherSpec(), MainWindow::defaultTeacher());
     QCOMPARE(w.session()->studentSpec(), MainWindow::defaultStudent());

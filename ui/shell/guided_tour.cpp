@@ -16,6 +16,7 @@
 #include "pages/models_page.h"
 #include "shell/session.h"
 #include "pages/training_page.h"
+#include "pages/try_it_page.h"
 
 namespace kd::ui {
 
@@ -105,6 +106,18 @@ GuidedTour::GuidedTour(MainWindow* window, QString outDir, Options options, QObj
   add("the run's student geometry", [this] { window_->experimentsPage()->showRunView(1); }, idle);
   add("shot", [this] { shot("experiments-geometry"); }, idle);
   add("back to the overlay", [this] { window_->experimentsPage()->showRunView(0); }, idle);
+  add("try the trained student against the teacher",
+      [this] {
+        window_->tabs()->setCurrentWidget(window_->tryItPage());
+        window_->tryItPage()->pickTestImages(8, 7);
+      },
+      [this] {
+        TryItPage* page = window_->tryItPage();
+        return !page->isBusy() && page->rowCount() > 0 &&
+               (!page->teacherTop(0).isEmpty() || !page->lastError().isEmpty());
+      },
+      60);
+  add("shot", [this] { shot("try-it"); }, idle);
   add("dark scheme", [this] {
         applyTheme(QStringLiteral("dark"));
         window_->tabs()->setCurrentWidget(window_->layersPage());

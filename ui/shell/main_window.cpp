@@ -24,6 +24,7 @@
 #include "common/version.h"
 #include "pages/data_page.h"
 #include "pages/experiments_page.h"
+#include "pages/try_it_page.h"
 #include "pages/geometry_page.h"
 #include "shell/guarded_call.h"
 #include "io/atomic_file.h"
@@ -99,6 +100,7 @@ void MainWindow::buildPages() {
   geometry_ = new GeometryPage(session_);
   training_ = new TrainingPage(session_);
   experiments_ = new ExperimentsPage;
+  tryIt_ = new TryItPage(session_);
   const struct {
     QWidget* page;
     QString title, tip;
@@ -109,6 +111,7 @@ void MainWindow::buildPages() {
       {geometry_, tr("&Geometry"), tr("A layer's sample in 2-D (PCA or t-SNE), its intrinsic dimension and NCC accuracy (Ctrl+4)")},
       {training_, tr("&Training"), tr("Method, hyperparameters and live training plots (Ctrl+5)")},
       {experiments_, tr("E&xperiments"), tr("Every run: results, curves side by side, exports (Ctrl+6)")},
+      {tryIt_, tr("Tr&y it"), tr("The teacher and a distilled student classify the same images: top-3, latency, size (Ctrl+7)")},
   };
   for (const auto& p : pages) tabs_->setTabToolTip(tabs_->addTab(p.page, p.title), p.tip);
   setCentralWidget(tabs_);
@@ -145,6 +148,7 @@ void MainWindow::connectSession() {
   connect(geometry_, &GeometryPage::statusMessage, this, showStatus);
   connect(training_, &TrainingPage::statusMessage, this, showStatus);
   connect(experiments_, &ExperimentsPage::statusMessage, this, showStatus);
+  connect(tryIt_, &TryItPage::statusMessage, this, showStatus);
 
   connect(models_, &ModelsPage::trainTeacherRequested, this, [this] {
     if (!session_->teacher()) return showError(tr("Load or build a teacher model first."));
@@ -161,8 +165,12 @@ void MainWindow::connectSession() {
   connect(training_, &TrainingPage::started, this, [this](const QString& runDir) {
     experiments_->setRunsRoot(QFileInfo(runDir).absolutePath());
   });
-  connect(training_, &TrainingPage::finished, this, [this](const QString&, bool) {
+  connect(training_, &TrainingPage::finished, this, [this](const QString& runDir, bool complete) {
     experiments_->refresh();
+    // The newest distilled student goes to the Try it page (its first seed's file).
+    const QStringList seeds = QDir(runDir).entryList({QStringLiteral("seed-*")}, QDir::Dirs, QDir::Name);
+    const QString student = seeds.isEmpty() ? QString() : runDir + "/" + seeds.first() + "/student.kdmodel";
+    if (complete && QFileInfo::exists(student)) tryIt_->setStudentFile(student);
     if (closeAfterStop_) close();
   });
   connect(training_, &TrainingPage::failed, this, [this] {

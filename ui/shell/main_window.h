@@ -17,6 +17,7 @@ class ModelsPage;
 class RecentFiles;
 class Session;
 class TrainingPage;
+class TryItPage;
 
 /// The main window: assembles the pages around one Session, and owns the menus, shortcuts,
 /// status bar, experiment files (open, save, recent) and the settings that persist.
@@ -48,6 +49,7 @@ class MainWindow : public QMainWindow {
   GeometryPage* geometryPage() const { return geometry_; }
   TrainingPage* trainingPage() const { return training_; }
   ExperimentsPage* experimentsPage() const { return experiments_; }
+  TryItPage* tryItPage() const { return tryIt_; }
   Session* session() const { return session_; }
   QTabWidget* tabs() const { return tabs_; }
   /// True while `page`'s tab carries the warning mark of an error the user has not seen yet.
@@ -81,6 +83,7 @@ class MainWindow : public QMainWindow {
   GeometryPage* geometry_ = nullptr;
   TrainingPage* training_ = nullptr;
   ExperimentsPage* experiments_ = nullptr;
+  TryItPage* tryIt_ = nullptr;
   QLabel* device_ = nullptr;
   RecentFiles* recent_ = nullptr;
   QString experimentPath_;  // the file the experiment was opened from or saved to
