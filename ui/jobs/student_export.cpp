@@ -22,10 +22,17 @@ QString askStudentExportPath(QWidget* parent, const QString& runDir) {
   const QString suggested =
       QDir(settings.value("export/dir", QDir::homePath()).toString())
           .filePath(QFileInfo(runDir).fileName() + (script ? "-student.pt" : "-student.kdmodel"));
-  const QString path = QFileDialog::getSaveFileName(
+  const QString onnxFilter = QObject::tr("ONNX, for inference runtimes (*.onnx)");
+  QString chosenFilter;
+  QString path = QFileDialog::getSaveFileName(
       parent, QObject::tr("Export the distilled student"), suggested,
       script ? QObject::tr("TorchScript (*.pt)")
-             : QObject::tr("KD Studio model, safetensors (*.kdmodel *.safetensors);;ONNX (*.onnx)"));
+             : QObject::tr("KD Studio model, safetensors (*.kdmodel *.safetensors)") + ";;" + onnxFilter,
+      &chosenFilter);
+  // The ONNX filter chosen with the suggested .kdmodel name: the file becomes an .onnx one.
+  if (!path.isEmpty() && chosenFilter == onnxFilter && !path.endsWith(QLatin1String(".onnx"), Qt::CaseInsensitive)) {
+    path = QFileInfo(path).dir().filePath(QFileInfo(path).completeBaseName() + ".onnx");
+  }
   if (!path.isEmpty()) settings.setValue("export/dir", QFileInfo(path).absolutePath());
   return path;
 }
