@@ -6,7 +6,14 @@ networks of scripts/kdstudio_zoo.py (the same architectures, layers and initiali
 KD Studio's), a sequential forward through the generalized layers to collect features, 1x1
 convolution projectors, torch.optim.AdamW with OneCycleLR, the teacher online in eval mode under
 torch.no_grad(), data already standardized in memory and served by random permutation. No
-tricks (no channels_last, no compilation, no fusion).
+tricks (no channels_last, no fusion), and no compilation unless --compile asks for it.
+
+--compile MODE (PyTorch 2.x) is the peer a GPU user would otherwise pick: torch.compile in MODE
+("default", "reduce-overhead": CUDA graphs replayed by Inductor, "max-autotune") on the training
+step's forward (teacher and student, losses; AOTAutograd compiles its backward) and on the
+optimizer step, with the learning rate held in a tensor so that OneCycleLR does not recompile.
+The warm-up steps include the compilation; their time is reported apart ("compile_seconds"), and
+images/s counts only the steps after them.
 
 Methods (docs/method.md):
   ours     feature loss: mean over the layer pairs of MSE(proj(student feature), teacher
@@ -144,12 +151,27 @@ def train(args):
     if dev.type == "cuda":  # page-locked, so that batches copy asynchronously
         x_all, labels = x_all.pin_memory(), labels.pin_memory()
     params = list(student.parameters()) + list(step.projectors.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
+    # A tensor learning rate under torch.compile: the scheduler changes it without recompiling.
+    lr = torch.tensor(args.lr, device=dev) if args.compile else args.lr
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=args.weight_decay)
     batches = n // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(batches, 2),
                                                 pct_start=0.3)
     student.train()
     step.projectors.train()
+
+    def forward(x, y):
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=args.bf16):
+            targets = step.teacher_outputs(x)
+            loss, parts, _ = step.losses(x, y, targets)
+        return loss, parts
+
+    opt_step = opt.step
+    if args.compile:
+        if not hasattr(torch, "compile"):
+            sys.exit(f"reference_train.py: --compile needs PyTorch 2.x (this is {torch.__version__})")
+        forward = torch.compile(forward, mode=args.compile)
+        opt_step = torch.compile(opt.step, mode=args.compile)
     perm = torch.randperm(n)
     t_start = time.perf_counter()
     t0, c0 = t_start, time.process_time()
@@ -158,20 +180,21 @@ def train(args):
     prof = torch.autograd.profiler.profile(use_kineto=False) if args.profile else None
     if prof is not None:
         prof.__enter__()
+    compile_seconds = 0.0
     for b in range(batches):
         if b == args.warmup:
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
             t0, c0 = time.perf_counter(), time.process_time()
+            compile_seconds = t0 - t_start
         idx = perm[b * args.batch:(b + 1) * args.batch]
         x, y = x_all[idx], labels[idx]
         if dev.type == "cuda":
             x, y = x.pin_memory().to(dev, non_blocking=True), y.pin_memory().to(dev, non_blocking=True)
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=args.bf16):
-            targets = step.teacher_outputs(x)
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=args.bf16):
-            loss, parts, _ = step.losses(x, y, targets)
+        loss, parts = forward(x, y)
         loss.backward()
-        opt.step()
+        opt_step()
         sched.step()
         running += loss.item()
     t_end, c_end = time.perf_counter(), time.process_time()
@@ -187,7 +210,8 @@ def train(args):
             "images_per_second": measured * args.batch / secs if secs > 0 else 0,
             "cpu_seconds_per_image": (c_end - c0) / (measured * args.batch) if measured else 0,
             "epoch_seconds": t_end - t_start, "torch": torch.__version__,
-            "device": str(dev), "bf16": args.bf16,
+            "device": str(dev), "bf16": args.bf16, "compile": args.compile or "off",
+            "compile_seconds": compile_seconds if args.compile else 0,
             "peak_gpu_mib": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0,
             "last_losses": {k: float(v) for k, v in parts.items()}}
 
@@ -231,6 +255,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = torch's default)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
+    ap.add_argument("--compile", choices=["default", "reduce-overhead", "max-autotune"],
+                    help="torch.compile the step in this mode (PyTorch 2.x; warm-up includes compilation)")
     ap.add_argument("--lr", type=float, default=0.0075)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--profile", help="write every operator's timing (Chrome trace) to this file "

@@ -7,6 +7,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <cstdlib>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -74,5 +75,27 @@ inline void set_cuda_bf16_autocast(bool on) {
 
 /// "1.13.1" or "2.6.0": the LibTorch this program was built against.
 inline std::string torch_version() { return TORCH_VERSION; }
+
+/// 1 where LibTorch's CPU convolutions run on oneDNN 3.x (LibTorch 2.x), whose AVX-512 kernel for
+/// the weight gradient of a 1x1 stride-2 convolution with fewer input channels than its 16-wide
+/// block writes past its workspace (uxlfoundation/oneDNN#6035, open): training a narrow ResNet
+/// then turns NaN after a few steps, at a step that changes from run to run. Measured on an AMD
+/// EPYC with AVX-512 and Debian 13's LibTorch 2.6 (oneDNN 3.6); LibTorch 1.13 (oneDNN 2.x) on
+/// the same machine trains correctly.
+#define KD_ONEDNN_AVX512_1X1_BUG (TORCH_VERSION_MAJOR >= 2)
+
+/// Where KD_ONEDNN_AVX512_1X1_BUG holds, on an x86 CPU with AVX-512, caps oneDNN at AVX2 (whose
+/// 8-wide block covers the narrow students KD Studio trains) by setting ONEDNN_MAX_CPU_ISA,
+/// unless the user set it (or DNNL_MAX_CPU_ISA). oneDNN reads it once, at its first primitive,
+/// so this runs before main (core/distill/trainer.cpp). Returns whether it set it.
+inline bool avoid_onednn_avx512_1x1_bug() {
+#if KD_ONEDNN_AVX512_1X1_BUG && (defined(__x86_64__) || defined(__i386__))
+  if (std::getenv("ONEDNN_MAX_CPU_ISA") || std::getenv("DNNL_MAX_CPU_ISA")) return false;
+  if (!__builtin_cpu_supports("avx512f")) return false;
+  return setenv("ONEDNN_MAX_CPU_ISA", "AVX2", 0) == 0;
+#else
+  return false;
+#endif
+}
 
 }  // namespace kd::compat

@@ -4,7 +4,9 @@
 
 #include "common/error.h"
 #include "deploy/onnx_file.h"
+#include "deploy/torchscript_onnx.h"
 #include "models/layered_model.h"
+#include "models/scripted_model.h"
 #include "models/zoo/zoo_model.h"
 
 #ifdef KD_WITH_OPENCV_DNN
@@ -18,11 +20,8 @@ namespace kd {
 
 OnnxGraph build_onnx_graph(LayeredModel& model, const DeployInfo& info, bool bake) {
   auto* zoo = dynamic_cast<zoo::ZooModel*>(&model);
-  if (!zoo) {
-    throw Error("ONNX export takes zoo students; " + model.architecture() +
-                " was imported from TorchScript, whose operators KD Studio does not map to ONNX yet "
-                "(export it as TorchScript, or export the ONNX from PyTorch with torch.onnx.export)");
-  }
+  auto* scripted = dynamic_cast<ScriptedModel*>(&model);
+  if (!zoo && !scripted) throw Error("ONNX export takes zoo and TorchScript students, not " + model.architecture());
   const InputShape in = model.input_shape();
   if (in.channels != info.channels || in.height != info.height || in.width != info.width) {
     throw Error("the preprocessing is for " + std::to_string(info.channels) + "x" + std::to_string(info.height) +
@@ -40,9 +39,13 @@ OnnxGraph build_onnx_graph(LayeredModel& model, const DeployInfo& info, bool bak
     }
     x = g.conv(x, torch::tensor(scale).reshape({in.channels, 1, 1, 1}), torch::tensor(shift), 1, 0, in.channels);
   }
-  zoo::ZooNetwork& net = zoo->network();
-  for (const auto& block : net->blocks) x = block->to_onnx(g, x);
-  x = net->classifier->to_onnx(g, x);
+  if (zoo) {
+    zoo::ZooNetwork& net = zoo->network();
+    for (const auto& block : net->blocks) x = block->to_onnx(g, x);
+    x = net->classifier->to_onnx(g, x);
+  } else {
+    x = append_torchscript_onnx(*scripted, g, x);
+  }
   g.set_output(x, model.num_classes());
   return g;
 }

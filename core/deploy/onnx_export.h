@@ -14,8 +14,8 @@ class LayeredModel;
 
 /// The eval-mode graph of `model` (BatchNorm folded, dropout off) taking `info`'s input shape.
 /// With `bake`, the graph starts with (x - mean) / std, so that it takes pixels in [0, 1].
-/// Throws kd::Error for a model that is not a zoo model (imported TorchScript: not mapped yet)
-/// or a layer without an ONNX mapping, naming it.
+/// Zoo models map layer by layer, TorchScript students operator by operator
+/// (deploy/torchscript_onnx.h). Throws kd::Error naming a layer or operator without a mapping.
 OnnxGraph build_onnx_graph(LayeredModel& model, const DeployInfo& info, bool bake);
 
 /// Builds the graph, checks it with ONNX's checker and writes it with `info` as metadata_props

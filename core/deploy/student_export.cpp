@@ -117,11 +117,7 @@ StudentExportReport export_student(const std::string& run_dir, const std::string
   const std::string script_file = dir + "/" + kStudentScriptFile;
   const bool scripted = fs::exists(script_file);
   if (format == "safetensors" && scripted) {
-    throw Error("this run's student came from TorchScript: export it with --format torchscript");
-  }
-  if (format == "onnx" && scripted) {
-    throw Error("this run's student came from TorchScript, whose operators KD Studio does not map to "
-                "ONNX yet: export it with --format torchscript");
+    throw Error("this run's student came from TorchScript: export it with --format torchscript or onnx");
   }
   if (format == "torchscript" && fs::exists(zoo_file)) {
     throw Error("this run's student is a zoo model: export it with --format safetensors or onnx (our "

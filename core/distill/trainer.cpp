@@ -15,6 +15,7 @@
 #include "common/autocast_scope.h"
 #include "common/device.h"
 #include "common/error.h"
+#include "common/torch_compat.h"
 #include "data/batch_loader.h"
 #include "data/seeded_random.h"
 #include "distill/checkpoint.h"
@@ -28,6 +29,9 @@
 namespace kd {
 
 namespace {
+
+// Before main, so before oneDNN's first primitive: see compat::avoid_onednn_avx512_1x1_bug.
+[[gnu::constructor]] void avoid_known_backend_bugs() { compat::avoid_onednn_avx512_1x1_bug(); }
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;

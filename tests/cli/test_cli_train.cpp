@@ -468,6 +468,15 @@ class TestCliTrain : public QObject {
     const double acc =
         readJson(dir + "/result.json")["seeds"].toArray()[0].toObject()["last_test_acc"].toDouble();
     QCOMPARE(100.0 * correct / static_cast<double>(indices.size()), acc);
+
+    // The same trained student as ONNX: its operators map, and OpenCV's run of the file is
+    // checked against LibTorch's before anything is written.
+    const QString onnx = path("ts_student.onnx");
+    r = runCli({"export", dir, "--format", "onnx", "--out", onnx});
+    QVERIFY2(r.code == 0, qPrintable(r.err));
+    QVERIFY2(r.out.contains("ONNX checker and strict shape inference: passed"), qPrintable(r.out));
+    QVERIFY2(r.out.contains("OpenCV DNN matches LibTorch on 16 fixed images"), qPrintable(r.out));
+    QVERIFY(QFileInfo(onnx).size() > 0);
   }
 
   void errors_data() {

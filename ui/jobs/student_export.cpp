@@ -26,10 +26,10 @@ QString askStudentExportPath(QWidget* parent, const QString& runDir) {
   QString chosenFilter;
   QString path = QFileDialog::getSaveFileName(
       parent, QObject::tr("Export the distilled student"), suggested,
-      script ? QObject::tr("TorchScript (*.pt)")
-             : QObject::tr("KD Studio model, safetensors (*.kdmodel *.safetensors)") + ";;" + onnxFilter,
+      (script ? QObject::tr("TorchScript (*.pt)") : QObject::tr("KD Studio model, safetensors (*.kdmodel *.safetensors)")) +
+          ";;" + onnxFilter,
       &chosenFilter);
-  // The ONNX filter chosen with the suggested .kdmodel name: the file becomes an .onnx one.
+  // The ONNX filter chosen with the suggested .kdmodel or .pt name: the file becomes an .onnx one.
   if (!path.isEmpty() && chosenFilter == onnxFilter && !path.endsWith(QLatin1String(".onnx"), Qt::CaseInsensitive)) {
     path = QFileInfo(path).dir().filePath(QFileInfo(path).completeBaseName() + ".onnx");
   }
@@ -40,7 +40,7 @@ QString askStudentExportPath(QWidget* parent, const QString& runDir) {
 QString exportStudentTo(const QString& runDir, const QString& path) {
   StudentExportOptions options;
   options.format = studentExportFormat(runDir).toStdString();
-  if (options.format == "safetensors" && path.endsWith(QLatin1String(".onnx"), Qt::CaseInsensitive)) {
+  if (path.endsWith(QLatin1String(".onnx"), Qt::CaseInsensitive)) {
     options.format = "onnx";
   }
   return runGuarded([&] { export_student(runDir.toStdString(), path.toStdString(), options); });
