@@ -114,6 +114,7 @@ struct Options {
   int threads = 0, workers = 2;
   std::string cache = "off", out, allocator = "tuned", device = "cpu", profile;
   bool augment = false, bf16 = false, inference_copy = true, track_geometry = false;
+  bool cuda_graphs = true;
   int teacher_layer_count = 4;
 };
 
@@ -195,6 +196,7 @@ json run_train(const Options& o) {
   settings.loader_workers = o.workers;
   settings.teacher_inference_copy = o.inference_copy;
   settings.mixed_precision = o.bf16;
+  settings.cuda_graphs = o.cuda_graphs;
   settings.tracking.enabled = o.track_geometry;
   const torch::Device device = kd::resolve_device(o.device);
 
@@ -252,6 +254,7 @@ json run_train(const Options& o) {
           {"threads", at::get_num_threads()},
           {"device", kd::describe_device(device)},
           {"bf16", o.bf16},
+          {"cuda_graphs", o.cuda_graphs && device.is_cuda()},
           {"peak_gpu_mib", peak_gpu_mib(device)},
           {"images", n},
           {"warmup_steps", first.first},
@@ -425,6 +428,8 @@ int main(int argc, char** argv) {
   app.add_flag("--augment", o.augment, "random crop and flip");
   app.add_option("--device", o.device, "train mode: cpu, cuda or cuda:N");
   app.add_flag("--bf16", o.bf16, "train mode: bf16 autocast (CUDA only)");
+  app.add_option("--cuda-graphs", o.cuda_graphs,
+                 "train mode on CUDA: capture the step in a CUDA graph after 3 steps (default true)");
   app.add_flag("--track-geometry", o.track_geometry,
                "train mode: geometry tracking on (snapshots before training and after the epoch)");
   app.add_option("--allocator", o.allocator,

@@ -76,6 +76,20 @@ inline void set_cuda_bf16_autocast(bool on) {
 /// "1.13.1" or "2.6.0": the LibTorch this program was built against.
 inline std::string torch_version() { return TORCH_VERSION; }
 
+/// Starts capturing `graph` (an at::cuda::CUDAGraph) in `thread_local_mode`
+/// (cudaStreamCaptureModeThreadLocal) where LibTorch takes a capture mode (2.1 and later), so that
+/// CUDA calls of other threads (the loader's pinned-memory allocations) cannot invalidate the
+/// capture; in the global mode, LibTorch's only one before, otherwise. Generic so that this
+/// header needs no CUDA headers.
+template <typename Graph, typename Mode>
+void begin_thread_local_capture(Graph& graph, Mode thread_local_mode) {
+  if constexpr (requires { graph.capture_begin({0, 0}, thread_local_mode); }) {
+    graph.capture_begin({0, 0}, thread_local_mode);
+  } else {
+    graph.capture_begin();
+  }
+}
+
 /// 1 where LibTorch's CPU convolutions run on oneDNN 3.x (LibTorch 2.x), whose AVX-512 kernel for
 /// the weight gradient of a 1x1 stride-2 convolution with fewer input channels than its 16-wide
 /// block writes past its workspace (uxlfoundation/oneDNN#6035, open): training a narrow ResNet

@@ -174,4 +174,17 @@ void apply_beta1(torch::optim::Optimizer& opt, double beta1) {
   }
 }
 
+
+double current_beta1(torch::optim::Optimizer& opt) {
+  for (auto& group : opt.param_groups()) {
+    if (!group.has_options()) continue;
+    auto& o = group.options();
+    if (auto* adamw = dynamic_cast<torch::optim::AdamWOptions*>(&o)) return std::get<0>(adamw->betas());
+    if (auto* adam = dynamic_cast<torch::optim::AdamOptions*>(&o)) return std::get<0>(adam->betas());
+    if (auto* sgd = dynamic_cast<torch::optim::SGDOptions*>(&o)) return sgd->momentum();
+    if (auto* rms = dynamic_cast<torch::optim::RMSpropOptions*>(&o)) return rms->momentum();
+  }
+  return 0;
+}
+
 }  // namespace kd

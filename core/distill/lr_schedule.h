@@ -139,4 +139,8 @@ void apply_lr(torch::optim::Optimizer& opt, double lr);
 /// SGD/RMSprop one; throws kd::Error for an optimizer without momentum.
 void apply_beta1(torch::optim::Optimizer& opt, double beta1);
 
+/// The first beta of Adam/AdamW, or the momentum of SGD/RMSprop, of the first parameter group
+/// (what apply_beta1 sets); 0 for other optimizers.
+double current_beta1(torch::optim::Optimizer& opt);
+
 }  // namespace kd

@@ -19,6 +19,8 @@
 #include "data/batch_loader.h"
 #include "data/seeded_random.h"
 #include "distill/checkpoint.h"
+#include "graphs/captured_step.h"
+#include "models/scripted_model.h"
 #include "distill/lr_schedule.h"
 #include "distributed/communicator.h"
 #include "distributed/gradient_sync.h"
@@ -363,6 +365,7 @@ double SeedTrainer::lr_at(int64_t step, int epoch) const {
 }
 
 void SeedTrainer::save_checkpoint() {
+  if (captured_) captured_->sync_to_optimizer();
   NamedTensors tensors;
   for (auto& [name, t] : student_.named_state()) tensors.emplace_back("student." + name, t);
   for (auto& [name, t] : objective_->named_state()) tensors.emplace_back("objective." + name, t);
@@ -533,6 +536,12 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
     }
   }
 
+  const std::string graph_unavailable = graph_step_unavailable();
+  const bool graph_step = graph_unavailable.empty();
+  if (!graph_step && settings_.cuda_graphs && device_.is_cuda() && observer && writer_) {
+    observer->on_note("CUDA graphs: not used (" + graph_unavailable + "); each step runs as launched");
+  }
+  captured_.reset();
   for (int epoch = state_->epochs_done; epoch < settings_.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     torch::manual_seed(mix_seed(seed_, static_cast<uint64_t>(epoch), 0xe90c));
@@ -550,23 +559,29 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
       const torch::Tensor images = batch->images.to(device_, /*non_blocking=*/true);
       const torch::Tensor labels = batch->labels.to(device_, /*non_blocking=*/true);
       TeacherBatch targets;
-      if (!request.empty()) {
+      // The online teacher runs inside the captured step, on its static input.
+      if (!request.empty() && (cache_ || !captured_)) {
         targets = cache_ ? cache_->gather(batch->samples, device_)
                          : run_teacher(teacher_copy_ ? *teacher_copy_ : *teacher_, request, images);
       }
       lr = lr_at(state_->step, epoch);
       apply_lr(*optimizer_, lr);
       if (momentum_cycles) apply_beta1(*optimizer_, state_->one_cycle->beta1(state_->step));
-      optimizer_->zero_grad();
+      if (!captured_ && graph_step && steps_this_run >= kGraphWarmupSteps) start_graph_step(request, observer);
       LossBreakdown loss;
-      {
-        AutocastScope autocast(settings_.mixed_precision, device_.is_cuda());
-        loss = objective_->compute(images, labels, targets);
+      if (captured_) {
+        loss = captured_->run(images, labels, targets, lr, current_beta1(*optimizer_));
+      } else {
+        optimizer_->zero_grad();
+        {
+          AutocastScope autocast(settings_.mixed_precision, device_.is_cuda());
+          loss = objective_->compute(images, labels, targets);
+        }
+        if (gradient_sync) gradient_sync->begin_step();
+        loss.total.backward();
+        if (gradient_sync) gradient_sync->end_step();
+        optimizer_->step();
       }
-      if (gradient_sync) gradient_sync->begin_step();
-      loss.total.backward();
-      if (gradient_sync) gradient_sync->end_step();
-      optimizer_->step();
       if (settings_.check_replicas && comm_) check_replicas(trainable);
       ++state_->step;
       if (tracker_ && settings_.tracking.every_steps > 0 && batch_index + 1 < bpe &&
@@ -643,6 +658,37 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
     if (tracker_) track(observer, epoch, false);
   }
   return summarize_history(seed_, state_->history, state_->seconds);
+}
+
+std::string SeedTrainer::graph_step_unavailable() const {
+  if (!settings_.cuda_graphs) return "turned off";
+  if (comm_) return "data parallelism over several processes";
+  if (dynamic_cast<ScriptedModel*>(&student_) || (teacher_ && dynamic_cast<ScriptedModel*>(teacher_))) {
+    return "a TorchScript model";
+  }
+  if (settings_.graph_step_without_capture) return "";
+  return CapturedStep::unavailable_reason(device_);
+}
+
+void SeedTrainer::start_graph_step(const TeacherRequest& request, TrainObserver* observer) {
+  LayeredModel* teacher = teacher_copy_ ? teacher_copy_.get() : teacher_;
+  const bool online = !request.empty() && !cache_;
+  CapturedStep::Forward forward = [this, teacher, online, &request](const torch::Tensor& images,
+                                                                    const torch::Tensor& labels,
+                                                                    const TeacherBatch& cached) {
+    TeacherBatch targets = online ? run_teacher(*teacher, request, images) : cached;
+    AutocastScope autocast(settings_.mixed_precision, device_.is_cuda());
+    return objective_->compute(images, labels, targets);
+  };
+  auto note = [observer, this](const std::string& text) {
+    if (observer && writer_) observer->on_note(text);
+  };
+  captured_ = std::make_unique<CapturedStep>(*optimizer_, std::move(forward),
+                                             !settings_.graph_step_without_capture, note);
+  if (device_.is_cuda() && !settings_.graph_step_without_capture) {
+    note("CUDA graphs: the training step is captured after " + std::to_string(kGraphWarmupSteps) +
+         " ordinary steps and replayed (\"cuda_graphs\": false turns this off)");
+  }
 }
 
 void SeedTrainer::start_tracking(TrainObserver* observer) {

@@ -19,6 +19,7 @@
 
 namespace kd {
 
+class CapturedStep;
 class Communicator;
 class GeometryTracker;
 class GradientSync;
@@ -106,7 +107,17 @@ struct TrainerSettings {
   /// Geometry tracking (docs/geometry-tracking.md): snapshots of the student's layers on a probe
   /// sample, to geometry.jsonl and TrainObserver::on_geometry. Does not change the numbers.
   TrackingSettings tracking;
+  /// On CUDA, after kGraphWarmupSteps ordinary steps, capture the whole step in a CUDA graph and
+  /// replay it (core/graphs, docs/gpu.md). Where it cannot (the CPU, TorchScript models, several
+  /// processes, a build without CUDA graphs) the ordinary step runs; on CUDA a note says why.
+  bool cuda_graphs = true;
+  /// Runs the CUDA-graph path's step (static buffers, GraphOptimizer) without capture, on any
+  /// device: how tests check that path on machines without CUDA. Not a user setting.
+  bool graph_step_without_capture = false;
 };
+
+/// Ordinary steps before the CUDA-graph step takes over (they create the optimizer's state).
+inline constexpr int64_t kGraphWarmupSteps = 3;
 
 /// The data a seed trains and evaluates on (shared by all seeds).
 struct TrainData {
@@ -184,6 +195,8 @@ class SeedTrainer {
   double lr_at(int64_t step, int epoch) const;
   void start_tracking(TrainObserver* observer);
   void track(TrainObserver* observer, int epoch, bool partial);
+  std::string graph_step_unavailable() const;
+  void start_graph_step(const TeacherRequest& request, TrainObserver* observer);
 
   TrainerSettings settings_;
   const TrainData& data_;
@@ -201,6 +214,7 @@ class SeedTrainer {
   int rank_ = 0, ranks_ = 1;
   bool writer_ = true;  ///< rank 0 writes the seed folder
   std::unique_ptr<GeometryTracker> tracker_;  ///< rank 0, while tracking works
+  std::unique_ptr<CapturedStep> captured_;    ///< the CUDA-graph step, once it has taken over
 };
 
 /// Reads epochs.jsonl-style history back (for result summaries).

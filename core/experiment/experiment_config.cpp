@@ -310,6 +310,7 @@ const std::vector<Field>& fields() {
       seed("seed", &C::seed),
       plain<std::string>("device", &C::device, device_choice),
       flag("mixed_precision", &C::mixed_precision),
+      unless(true, flag("cuda_graphs", &C::cuda_graphs), &C::cuda_graphs),
       one_of("teacher_cache", &C::teacher_cache, kTeacherCaches),
       flag("cache_fp16", &C::cache_fp16),
       integer("analysis_per_class", &C::analysis_per_class, 0, kCount),

@@ -74,6 +74,7 @@ struct ExperimentConfig {
   // Execution
   std::string device = "auto";          ///< "auto", "cpu", "cuda", "cuda:N"
   bool mixed_precision = false;         ///< bf16 autocast on CUDA
+  bool cuda_graphs = true;              ///< capture and replay the training step on CUDA (core/graphs)
   std::string teacher_cache = "auto";   ///< "auto", "memory", "disk" or "off"
   bool cache_fp16 = false;              ///< store cached teacher targets as float16
   int64_t analysis_per_class = 0;       ///< sample A per class for Q selection; 0 = 5000 / C

@@ -221,6 +221,7 @@ TrainerSettings ExperimentRunner::trainer_settings() const {
   s.augment = c.augment;
   s.log_every = c.log_every;
   s.mixed_precision = c.mixed_precision;
+  s.cuda_graphs = c.cuda_graphs;
   s.check_replicas = check_replicas_;
   s.tracking.enabled = c.track_geometry;
   s.tracking.every_steps = c.geometry_every;

@@ -220,6 +220,13 @@ void TrainingForm::buildRunFields() {
   mixedPrecision_->setToolTip(
       tr("Mixed precision (bfloat16 autocast) on a CUDA device: faster, "
          "less memory"));
+  cudaGraphs_ = new QCheckBox(tr("Capture the step on CUDA"));
+  cudaGraphs_->setObjectName(QStringLiteral("cudaGraphs"));
+  cudaGraphs_->setToolTip(
+      tr("After three ordinary steps the whole training step is captured in a CUDA graph and "
+         "replayed: one launch per step instead of hundreds (docs/gpu.md). Off: every step runs "
+         "as launched"));
+  cudaGraphs_->setChecked(true);
   // An application preference (on unless turned off), so that a lab's runs show the student's
   // geometry without anyone asking; a config that asks for tracking turns it on.
   trackGeometry_ = new QCheckBox(tr("After every epoch"));
@@ -261,6 +268,7 @@ void TrainingForm::buildRunFields() {
   form->addRow(tr("Device"), device_);
   form->addRow(tr("Processes"), processes_);
   form->addRow(tr("Mixed precision"), mixedPrecision_);
+  form->addRow(tr("CUDA graphs"), cudaGraphs_);
   form->addRow(tr("Teacher cache"), teacherCache_);
   form->addRow(tr("Track geometry"), trackGeometry_);
   form->addRow(tr("Run name"), name_);
@@ -272,7 +280,7 @@ void TrainingForm::buildRunFields() {
   for (QSpinBox* b : {trainPerClass_, testPerClass_, analysisPerClass_, processes_}) {
     connect(b, &QSpinBox::valueChanged, this, &TrainingForm::changed);
   }
-  for (QCheckBox* b : {augment_, mixedPrecision_, trackGeometry_})
+  for (QCheckBox* b : {augment_, mixedPrecision_, cudaGraphs_, trackGeometry_})
     connect(b, &QCheckBox::toggled, this, &TrainingForm::changed);
   for (QComboBox* b : {device_, teacherCache_})
     connect(b, &QComboBox::currentIndexChanged, this, &TrainingForm::changed);
@@ -303,6 +311,7 @@ void TrainingForm::writeTo(ExperimentConfig& c) const {
   c.augment = augment_->isChecked();
   c.device = device_->currentData().toString().toStdString();
   c.mixed_precision = mixedPrecision_->isChecked();
+  c.cuda_graphs = cudaGraphs_->isChecked();
   c.track_geometry = trackGeometry_->isChecked();
   c.teacher_cache = teacherCache_->currentData().toString().toStdString();
   c.name = name_->text().trimmed().toStdString();
@@ -336,6 +345,7 @@ void TrainingForm::readFrom(const ExperimentConfig& c) {
   augment_->setChecked(c.augment);
   selectData(device_, QString::fromStdString(c.device));
   mixedPrecision_->setChecked(c.mixed_precision);
+  cudaGraphs_->setChecked(c.cuda_graphs);
   if (c.track_geometry) trackGeometry_->setChecked(true);
   selectData(teacherCache_, QString::fromStdString(c.teacher_cache));
   name_->setText(QString::fromStdString(c.name));
@@ -386,6 +396,7 @@ void TrainingForm::updateEnabled() {
   analysisPerClass_->setEnabled(byQ && byQuality_);
   teacherCache_->setEnabled(t.needs_teacher && !augment_->isChecked());
   mixedPrecision_->setEnabled(device_->currentData().toString() != QLatin1String("cpu"));
+  cudaGraphs_->setEnabled(device_->currentData().toString() != QLatin1String("cpu"));
 }
 
 void TrainingForm::updateAutoHints() {

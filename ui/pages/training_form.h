@@ -78,6 +78,7 @@ class TrainingForm : public QWidget {
   QComboBox* device_ = nullptr;
   QSpinBox* processes_ = nullptr;
   QCheckBox* mixedPrecision_ = nullptr;
+  QCheckBox* cudaGraphs_ = nullptr;
   QCheckBox* trackGeometry_ = nullptr;
   QComboBox* teacherCache_ = nullptr;
   QLineEdit* name_ = nullptr;
