@@ -9,7 +9,7 @@
 #   scripts/debian13.sh guard            what CI runs: build the engine (kdcore) and the tests of what
 #                                        differs between LibTorch versions (test_cross_version,
 #                                        test_torchscript_v2, test_geometry, and c10d: test_distributed,
-#                                        test_cli_distributed with kdstudio-cli), and run those
+#                                        test_cli_distributed with kdstudio-cli; test_deploy; test_graph_step), and run those
 #   scripts/debian13.sh deb              package and install-test the Debian 13 .deb (scripts/test-deb.sh
 #                                        inside the chroot, on build/debian13): build/debian13/*+deb13_*.deb
 #   scripts/debian13.sh python SCRIPT [ARGS]   run a Python script of the repo with Debian 13's
@@ -103,7 +103,7 @@ case "$what" in
   guard)
     make_chroot
     deps --test
-    targets="test_cross_version test_torchscript_v2 test_geometry test_distributed test_cli_distributed test_deploy"
+    targets="test_cross_version test_torchscript_v2 test_geometry test_distributed test_cli_distributed test_deploy test_graph_step"
     say "configure + build kdcore and $targets (preset debian13, -j$JOBS)"
     in_chroot "cmake --preset debian13 >/dev/null && cmake --build --preset debian13 -j $JOBS --target $targets" ||
       die "the Debian 13 build failed"
