@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "common/error_text.h"
 #include "models/scripted_model.h"
 
 namespace kd {
@@ -45,16 +46,6 @@ struct Entry {
 };
 
 constexpr int64_t kSampleBatch = 2;
-
-/// LibTorch's message, its first non-empty line.
-std::string first_line(const std::exception& e) {
-  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-  std::istringstream in(c10_error ? c10_error->what_without_backtrace() : e.what());
-  for (std::string line; std::getline(in, line);) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) return line;
-  }
-  return "unknown error";
-}
 
 std::string kind_of(const Node* n) { return n->kind().toQualString(); }
 
@@ -124,7 +115,7 @@ class Translator {
     try {
       if (!run_list_or_tuple(n, kind, stack)) n->getOperation()(stack);
     } catch (const std::exception& e) {
-      fail(n, "failed in LibTorch on a sample batch: " + first_line(e));
+      fail(n, "failed in LibTorch on a sample batch: " + first_error_line(e));
     }
     if (stack.size() != n->outputs().size()) fail(n, "returned an unexpected number of values");
 
@@ -711,7 +702,7 @@ std::string append_torchscript_onnx(ScriptedModel& model, OnnxGraph& g, const st
     // A file saved after torch.jit.freeze is frozen already (its weights are constants).
     frozen = model.frozen() ? copy : torch::jit::freeze(copy);
   } catch (const std::exception& e) {
-    throw Error(what + ": LibTorch cannot freeze the module for export (" + first_line(e) + ")");
+    throw Error(what + ": LibTorch cannot freeze the module for export (" + first_error_line(e) + ")");
   }
   std::shared_ptr<torch::jit::Graph> graph = frozen.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);

@@ -573,10 +573,7 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
         loss = captured_->run(images, labels, targets, lr, current_beta1(*optimizer_));
       } else {
         optimizer_->zero_grad();
-        {
-          AutocastScope autocast(settings_.mixed_precision, device_.is_cuda());
-          loss = objective_->compute(images, labels, targets);
-        }
+        loss = compute_loss(images, labels, targets);
         if (gradient_sync) gradient_sync->begin_step();
         loss.total.backward();
         if (gradient_sync) gradient_sync->end_step();
@@ -660,6 +657,12 @@ SeedResult SeedTrainer::train_epochs(TrainObserver* observer) {
   return summarize_history(seed_, state_->history, state_->seconds);
 }
 
+LossBreakdown SeedTrainer::compute_loss(const torch::Tensor& images, const torch::Tensor& labels,
+                                        const TeacherBatch& targets) {
+  AutocastScope autocast(settings_.mixed_precision, device_.is_cuda());
+  return objective_->compute(images, labels, targets);
+}
+
 std::string SeedTrainer::graph_step_unavailable() const {
   if (!settings_.cuda_graphs) return "turned off";
   if (comm_) return "data parallelism over several processes";
@@ -676,9 +679,7 @@ void SeedTrainer::start_graph_step(const TeacherRequest& request, TrainObserver*
   CapturedStep::Forward forward = [this, teacher, online, &request](const torch::Tensor& images,
                                                                     const torch::Tensor& labels,
                                                                     const TeacherBatch& cached) {
-    TeacherBatch targets = online ? run_teacher(*teacher, request, images) : cached;
-    AutocastScope autocast(settings_.mixed_precision, device_.is_cuda());
-    return objective_->compute(images, labels, targets);
+    return compute_loss(images, labels, online ? run_teacher(*teacher, request, images) : cached);
   };
   auto note = [observer, this](const std::string& text) {
     if (observer && writer_) observer->on_note(text);

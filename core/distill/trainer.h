@@ -195,6 +195,8 @@ class SeedTrainer {
   double lr_at(int64_t step, int epoch) const;
   void start_tracking(TrainObserver* observer);
   void track(TrainObserver* observer, int epoch, bool partial);
+  /// The step's forward and losses (bf16 autocast on CUDA when asked), on either path.
+  LossBreakdown compute_loss(const torch::Tensor& images, const torch::Tensor& labels, const TeacherBatch& targets);
   std::string graph_step_unavailable() const;
   void start_graph_step(const TeacherRequest& request, TrainObserver* observer);
 

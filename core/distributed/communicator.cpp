@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/error_text.h"
 #include "common/torch_compat.h"
 
 #if defined(KD_WITH_GLOO)
@@ -34,13 +35,8 @@ using Milliseconds = std::chrono::milliseconds;
 /// Key prefix of our own check-in on the store.
 constexpr const char* kJoinedKey = "kdstudio/joined/";
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 /// The message of a failed collective without LibTorch's backtrace.
-std::string reason(const std::exception& e) {
-  if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return first_line(c10->what_without_backtrace());
-  return first_line(e.what());
-}
+std::string reason(const std::exception& e) { return first_error_line(e); }
 
 c10d::ReduceOp reduce_op(Reduce op) {
   switch (op) {

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/error_text.h"
 #include "common/torch_compat.h"
 
 #ifdef KD_WITH_CUDA_GRAPHS
@@ -15,8 +16,6 @@
 namespace kd {
 
 namespace {
-
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 void set_grads_to_none(std::vector<torch::Tensor>& params) {
   for (auto& p : params) p.mutable_grad().reset();
@@ -170,7 +169,7 @@ const LossBreakdown& CapturedStep::run(const torch::Tensor& images, const torch:
       } catch (const c10::Error&) {
       }
     }
-    fall_back("the step could not be captured: " + first_line(e.what_without_backtrace()));
+    fall_back("the step could not be captured: " + first_error_line(e));
     torch::cuda::synchronize();
     copy_inputs(images, labels, targets);
     eager_step();

@@ -80,6 +80,14 @@ torch::Tensor loss_of(torch::nn::Sequential& net, const torch::Tensor& x, const 
   return torch::nn::functional::cross_entropy(net->forward(x), y);
 }
 
+/// One step of LibTorch's own optimizer.
+void ordinary_step(torch::nn::Sequential& net, torch::optim::Optimizer& opt, const torch::Tensor& x,
+                   const torch::Tensor& y) {
+  opt.zero_grad();
+  loss_of(net, x, y).backward();
+  opt.step();
+}
+
 double max_difference(torch::nn::Sequential& a, torch::nn::Sequential& b) {
   double worst = 0;
   const auto pa = a->parameters(), pb = b->parameters();
@@ -110,13 +118,8 @@ class TestGraphStep : public QObject {
     torch::manual_seed(5);
     const torch::Tensor x = torch::randn({16, 6});
     const torch::Tensor y = torch::randint(0, 3, {16});
-    // One ordinary step on both: it creates the optimizer state GraphOptimizer works on.
-    for (auto* pair : {&a, &b}) {
-      auto& opt = pair == &a ? *opt_a : *opt_b;
-      opt.zero_grad();
-      loss_of(*pair, x, y).backward();
-      opt.step();
-    }
+    ordinary_step(a, *opt_a, x, y);  // creates the optimizer state GraphOptimizer works on
+    ordinary_step(b, *opt_b, x, y);
     kd::GraphOptimizer graph(*opt_b);
     const kd::OneCycleSchedule schedule(0.02, 30);
     for (int64_t s = 0; s < 30; ++s) {
@@ -167,12 +170,8 @@ class TestGraphStep : public QObject {
     torch::manual_seed(6);
     const torch::Tensor x = torch::randn({12, 6});
     const torch::Tensor y = torch::randint(0, 3, {12});
-    for (auto* pair : {&a, &b}) {
-      auto& opt = pair == &a ? *opt_a : *opt_b;
-      opt.zero_grad();
-      loss_of(*pair, x, y).backward();
-      opt.step();
-    }
+    ordinary_step(a, *opt_a, x, y);
+    ordinary_step(b, *opt_b, x, y);
     std::vector<std::string> notes;
     kd::CapturedStep step(
         *opt_b,

@@ -57,6 +57,14 @@ QComboBox* narrowCombo() {
   return box;
 }
 
+/// A check box with an object name (tests and the tour find it by that) and a tool tip.
+QCheckBox* checkBox(const QString& text, const QString& name, const QString& tip) {
+  auto* box = new QCheckBox(text);
+  box->setObjectName(name);
+  box->setToolTip(tip);
+  return box;
+}
+
 QComboBox* choiceBox(const QStringList& values, const QString& tip) {
   QComboBox* box = narrowCombo();
   for (const QString& v : values) box->addItem(v, v);
@@ -220,21 +228,18 @@ void TrainingForm::buildRunFields() {
   mixedPrecision_->setToolTip(
       tr("Mixed precision (bfloat16 autocast) on a CUDA device: faster, "
          "less memory"));
-  cudaGraphs_ = new QCheckBox(tr("Capture the step on CUDA"));
-  cudaGraphs_->setObjectName(QStringLiteral("cudaGraphs"));
-  cudaGraphs_->setToolTip(
-      tr("After three ordinary steps the whole training step is captured in a CUDA graph and "
-         "replayed: one launch per step instead of hundreds (docs/gpu.md). Off: every step runs "
-         "as launched"));
+  cudaGraphs_ = checkBox(tr("Capture the step on CUDA"), QStringLiteral("cudaGraphs"),
+                         tr("After three ordinary steps the whole training step is captured in a CUDA "
+                            "graph and replayed: one launch per step instead of hundreds (docs/gpu.md). "
+                            "Off: every step runs as launched"));
   cudaGraphs_->setChecked(true);
   // An application preference (on unless turned off), so that a lab's runs show the student's
   // geometry without anyone asking; a config that asks for tracking turns it on.
-  trackGeometry_ = new QCheckBox(tr("After every epoch"));
-  trackGeometry_->setObjectName(QStringLiteral("trackGeometry"));
-  trackGeometry_->setToolTip(
-      tr("Measure each distilled student layer on a probe sample (up to 50 images per class) after every "
-         "epoch: CKA to its teacher layer, S/I/E/Q, NCC accuracy, and a 2-D view "
-         "(Student geometry tab; geometry.jsonl in the run folder). Does not change the numbers"));
+  trackGeometry_ = checkBox(tr("After every epoch"), QStringLiteral("trackGeometry"),
+                            tr("Measure each distilled student layer on a probe sample (up to 50 images per "
+                               "class) after every epoch: CKA to its teacher layer, S/I/E/Q, NCC accuracy, "
+                               "and a 2-D view (Student geometry tab; geometry.jsonl in the run folder). "
+                               "Does not change the numbers"));
   trackGeometry_->setChecked(QSettings().value(QStringLiteral("training/trackGeometry"), true).toBool());
   connect(trackGeometry_, &QCheckBox::toggled, this,
           [](bool on) { QSettings().setValue(QStringLiteral("training/trackGeometry"), on); });
